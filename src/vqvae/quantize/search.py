@@ -1,0 +1,147 @@
+"""Nearest-code search in bounded memory.
+
+The distance ||z - e_k||^2 = ||z||^2 - 2 z.e_k + ||e_k||^2; the first term does not change the
+argmin, so each code is scored by ||e_k||^2 - 2 z.e_k with one fused matrix product (``addmm``)
+per chunk of rows.  Rows are processed in chunks so that the (rows, K) score block never
+exceeds ``memory_bytes``: a full (N, K) distance matrix is never built.
+
+``quantize_rows`` does the whole forward work of the bottleneck in the same pass over a chunk,
+while the chunk is still in cache: search, code lookup, residual, squared error and the
+per-code statistics of the EMA update.  Nothing of size N x K (distances, one-hot) is built.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+DEFAULT_SEARCH_MEMORY = 256 * 2**20  # bytes allowed for the (rows, K) score block
+MAX_CHUNK_ROWS = 4096  # larger chunks fall out of cache and get slower (benchmarks/quantizer.py)
+
+
+def chunk_rows(num_codes: int, memory_bytes: int = DEFAULT_SEARCH_MEMORY) -> int:
+    """Rows per chunk so that a (rows, num_codes) fp32 score block fits in ``memory_bytes``."""
+    # the score block and the scratch of the row-wise reduction
+    return max(1, min(MAX_CHUNK_ROWS, memory_bytes // (2 * num_codes * 4)))
+
+
+def _assign(
+    zc: torch.Tensor,
+    codebook: torch.Tensor,
+    codebook_t: torch.Tensor,
+    sqnorm: torch.Tensor,
+    out: torch.Tensor,
+    rerank: int,
+) -> None:
+    """Nearest code of each row of ``zc`` (rows, d) among ``codebook`` (K, d), into ``out``."""
+    if rerank <= 0 or rerank >= codebook.shape[0]:
+        # (rows, d) x (d, K) -> (rows, K) scores ||e||^2 - 2 z.e
+        scores = torch.addmm(sqnorm, zc, codebook_t, alpha=-2.0)
+        torch.argmin(scores, dim=1, out=out)
+        return
+    # bf16 scores (fast matrix units), then an exact fp32 choice among the `rerank` best
+    lo = torch.addmm(sqnorm.bfloat16(), zc.bfloat16(), codebook_t.bfloat16(), alpha=-2.0)
+    cand = lo.topk(rerank, dim=1, largest=False, sorted=False).indices  # (rows, R)
+    exact = sqnorm[cand] - 2.0 * torch.einsum("nd,nrd->nr", zc, codebook[cand])
+    torch.gather(cand, 1, exact.argmin(1, keepdim=True), out=out.unsqueeze(1))
+
+
+@torch.no_grad()
+def nearest_code(
+    z: torch.Tensor,
+    codebook: torch.Tensor,
+    *,
+    memory_bytes: int = DEFAULT_SEARCH_MEMORY,
+    rerank: int = 0,
+) -> torch.Tensor:
+    """Index of the nearest code for every row of ``z``.
+
+    Args:
+        z: (N, D) float vectors.
+        codebook: (K, D) codes, same dtype and device as ``z``.
+        memory_bytes: bound on the extra memory of the search.
+        rerank: if > 0, score in bfloat16, keep the ``rerank`` best candidates per row and
+            choose among them with exact fp32 distances.  0 = exact fp32 search.
+
+    Returns:
+        (N,) int64 indices.
+    """
+    if z.shape[1] != codebook.shape[1]:
+        raise ValueError(f"vectors have dimension {z.shape[1]} but codes have {codebook.shape[1]}")
+    out = torch.empty(z.shape[0], dtype=torch.long, device=z.device)
+    sqnorm = codebook.pow(2).sum(1)
+    codebook_t = codebook.t()
+    rows = chunk_rows(codebook.shape[0], memory_bytes)
+    for s in range(0, z.shape[0], rows):
+        _assign(z[s : s + rows], codebook, codebook_t, sqnorm, out[s : s + rows], rerank)
+    return out
+
+
+@dataclass
+class RowQuantization:
+    """What ``quantize_rows`` computes for N rows of G groups of d channels (D = G d)."""
+
+    indices: torch.Tensor  # (N, G) int64, code index within the group's codebook
+    quantized: torch.Tensor  # (N, D) the chosen codes
+    residual: torch.Tensor  # (N, D) z - quantized
+    sse: torch.Tensor  # () sum of squared residuals
+    counts: torch.Tensor  # (G, K) how many rows chose each code
+    sums: torch.Tensor | None  # (G, K, d) sum of the rows that chose each code
+
+
+@torch.no_grad()
+def quantize_rows(
+    z: torch.Tensor,
+    codebook: torch.Tensor,
+    *,
+    memory_bytes: int = DEFAULT_SEARCH_MEMORY,
+    rerank: int = 0,
+    with_sums: bool = False,
+) -> RowQuantization:
+    """Quantize each row of ``z`` against per-group codebooks, chunk by chunk.
+
+    Args:
+        z: (N, D) contiguous fp32, D = G * d; group g is channels [g d, (g + 1) d).
+        codebook: (G, K, d) fp32.
+        with_sums: also accumulate the per-code sums of z (for the EMA update).
+    """
+    n, dim = z.shape
+    groups, k, d = codebook.shape
+    assert dim == groups * d and z.is_contiguous()
+    flat_codes = codebook.reshape(groups * k, d)
+    sqnorm = codebook.pow(2).sum(-1)  # (G, K)
+    codebook_t = codebook.transpose(1, 2)  # (G, d, K)
+    offsets = torch.arange(groups, device=z.device) * k  # index into the flat (G K, d) table
+
+    indices = torch.empty(n, groups, dtype=torch.long, device=z.device)
+    quantized = torch.empty_like(z)
+    residual = torch.empty_like(z)
+    sse = torch.zeros((), dtype=torch.float64, device=z.device)
+    sums = torch.zeros(groups * k, d, dtype=z.dtype, device=z.device) if with_sums else None
+    column = torch.empty(min(n, chunk_rows(k, memory_bytes)), dtype=torch.long, device=z.device)
+
+    rows = chunk_rows(k, memory_bytes)
+    for s in range(0, n, rows):
+        zc = z[s : s + rows]  # (r, D)
+        r = zc.shape[0]
+        for g in range(groups):
+            _assign(zc[:, g * d : (g + 1) * d], codebook[g], codebook_t[g], sqnorm[g],
+                    column[:r], rerank)
+            indices[s : s + r, g] = column[:r]
+        flat_idx = (indices[s : s + r] + offsets).view(-1)  # (r G,)
+        qc = quantized[s : s + r]
+        torch.index_select(flat_codes, 0, flat_idx, out=qc.view(r * groups, d))
+        rc = torch.sub(zc, qc, out=residual[s : s + r])
+        sse += torch.dot(rc.view(-1), rc.view(-1))
+        if sums is not None:
+            sums.index_add_(0, flat_idx, zc.view(r * groups, d))
+    counts = torch.bincount((indices + offsets).view(-1), minlength=groups * k).to(z.dtype)
+    return RowQuantization(
+        indices=indices,
+        quantized=quantized,
+        residual=residual,
+        sse=sse.to(z.dtype),
+        counts=counts.view(groups, k),
+        sums=None if sums is None else sums.view(groups, k, d),
+    )
