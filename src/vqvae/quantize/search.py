@@ -26,6 +26,26 @@ def chunk_rows(num_codes: int, memory_bytes: int = DEFAULT_SEARCH_MEMORY) -> int
     return max(1, min(MAX_CHUNK_ROWS, memory_bytes // (2 * num_codes * 4)))
 
 
+def _argmin_rows(scores: torch.Tensor, out: torch.Tensor) -> None:
+    """``torch.argmin(scores, 1, out=out)``, about 2-4x faster on the CPU for wide rows.
+
+    argmin is a scalar loop on the CPU while amin is vectorised, so the row is cut into blocks
+    of B codes: the vectorised block minima find the block holding the row minimum, and the
+    scalar argmin then runs over K / B block minima and the B scores of that block.  The first
+    block attaining the minimum holds the first index attaining it, so ties resolve exactly as
+    torch.argmin does (to the lowest index).
+    """
+    rows, k = scores.shape
+    block = 64 if k >= 4096 else 32
+    if k % block or k < 4 * block or scores.device.type != "cpu":
+        torch.argmin(scores, dim=1, out=out)
+        return
+    blocks = scores.view(rows, k // block, block)
+    best_block = blocks.amin(-1).argmin(1)  # (rows,)
+    within = blocks[torch.arange(rows, device=scores.device), best_block].argmin(1)  # (rows,)
+    torch.add(within, best_block, alpha=block, out=out)
+
+
 def _assign(
     zc: torch.Tensor,
     codebook: torch.Tensor,
@@ -38,7 +58,7 @@ def _assign(
     if rerank <= 0 or rerank >= codebook.shape[0]:
         # (rows, d) x (d, K) -> (rows, K) scores ||e||^2 - 2 z.e
         scores = torch.addmm(sqnorm, zc, codebook_t, alpha=-2.0)
-        torch.argmin(scores, dim=1, out=out)
+        _argmin_rows(scores, out)
         return
     # bf16 scores (fast matrix units), then an exact fp32 choice among the `rerank` best
     lo = torch.addmm(sqnorm.bfloat16(), zc.bfloat16(), codebook_t.bfloat16(), alpha=-2.0)
@@ -119,16 +139,20 @@ def quantize_rows(
     residual = torch.empty_like(z)
     sse = torch.zeros((), dtype=torch.float64, device=z.device)
     sums = torch.zeros(groups * k, d, dtype=z.dtype, device=z.device) if with_sums else None
-    column = torch.empty(min(n, chunk_rows(k, memory_bytes)), dtype=torch.long, device=z.device)
 
     rows = chunk_rows(k, memory_bytes)
     for s in range(0, n, rows):
         zc = z[s : s + rows]  # (r, D)
         r = zc.shape[0]
         for g in range(groups):
-            _assign(zc[:, g * d : (g + 1) * d], codebook[g], codebook_t[g], sqnorm[g],
-                    column[:r], rerank)
-            indices[s : s + r, g] = column[:r]
+            _assign(
+                zc[:, g * d : (g + 1) * d],
+                codebook[g],
+                codebook_t[g],
+                sqnorm[g],
+                indices[s : s + r, g],
+                rerank,
+            )
         flat_idx = (indices[s : s + r] + offsets).view(-1)  # (r G,)
         qc = quantized[s : s + r]
         torch.index_select(flat_codes, 0, flat_idx, out=qc.view(r * groups, d))

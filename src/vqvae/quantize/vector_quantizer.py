@@ -119,7 +119,9 @@ class VectorQuantizer(nn.Module):
         if not 0.0 <= decay < 1.0:
             raise ValueError(f"decay must be in [0, 1), got {decay}")
         if restart_after is not None and restart_after < 1:
-            raise ValueError(f"restart_after must be a positive number of steps, got {restart_after}")
+            raise ValueError(
+                f"restart_after must be a positive number of steps, got {restart_after}"
+            )
         self.num_codes, self.dim, self.groups = num_codes, dim, groups
         self.code_dim = dim // groups
         self.beta, self.update, self.decay, self.eps = beta, update, decay, eps
@@ -218,7 +220,9 @@ class VectorQuantizer(nn.Module):
                 f"indices must lie in [0, {self.num_codes}), got values in "
                 f"[{int(indices.min())}, {int(indices.max())}]"
             )
-        g = torch.arange(self.groups, device=indices.device).view(1, -1, *([1] * (indices.dim() - 2)))
+        g = torch.arange(self.groups, device=indices.device).view(
+            1, -1, *([1] * (indices.dim() - 2))
+        )
         flat = self.codebook.reshape(self.groups * self.num_codes, self.code_dim)
         codes = F.embedding(indices + g * self.num_codes, flat)  # (B, G, *S, d)
         codes = codes.movedim(1, -2)  # (B, *S, G, d)
@@ -228,11 +232,17 @@ class VectorQuantizer(nn.Module):
     @torch.no_grad()
     def _init_from_data(self, z: torch.Tensor) -> None:
         """k-means on rank 0's first batch, broadcast to every rank."""
-        codes = torch.stack([
-            kmeans(z[:, g * self.code_dim : (g + 1) * self.code_dim], self.num_codes,
-                   iters=self.kmeans_iters, plus_plus=self.init == "kmeans++")
-            for g in range(self.groups)
-        ])
+        codes = torch.stack(
+            [
+                kmeans(
+                    z[:, g * self.code_dim : (g + 1) * self.code_dim],
+                    self.num_codes,
+                    iters=self.kmeans_iters,
+                    plus_plus=self.init == "kmeans++",
+                )
+                for g in range(self.groups)
+            ]
+        )
         broadcast_(codes)
         self.codebook.data.copy_(codes)
         if self.update == "ema":
@@ -279,8 +289,9 @@ class VectorQuantizer(nn.Module):
         self.steps_unused.masked_fill_(dead, 0)
 
     # ------------------------------------------------------------------ state dict
-    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing, unexpected,
-                              errors):
+    def _load_from_state_dict(
+        self, state_dict, prefix, local_metadata, strict, missing, unexpected, errors
+    ):
         version = local_metadata.get("version")
         if version is not None and version > self._version:
             errors.append(
@@ -289,8 +300,9 @@ class VectorQuantizer(nn.Module):
             )
             return
         # version 1 is the first; later versions convert older keys here
-        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing,
-                                      unexpected, errors)
+        super()._load_from_state_dict(
+            state_dict, prefix, local_metadata, strict, missing, unexpected, errors
+        )
 
 
 def _usage_stats(counts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -298,4 +310,3 @@ def _usage_stats(counts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     probs = counts / counts.sum(-1, keepdim=True).clamp(min=1)
     entropy = -(probs * torch.log(probs.clamp(min=1e-12))).sum(-1)
     return entropy.exp().mean(), (counts > 0).float().mean()
-
