@@ -1,0 +1,383 @@
+"""The ``vqvae`` command line: parses arguments, then calls the library.
+
+vqvae train [--dataset cifar10 --data PATH] [--preset NAME] [--config FILE] [--steps N]
+vqvae reconstruct RUN IMAGE... -o OUT
+vqvae encode RUN DATA -o codes.npy
+vqvae decode RUN codes.npy -o OUT
+vqvae evaluate RUN [--split test]
+vqvae demo
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import __version__
+from .config import ConfigError, RunConfig, apply_override, read_config_file
+from .data import DataError, load_image_dataset
+from .errors import CheckpointError
+from .model import VQVAE
+from .train.loop import TrainingDiverged
+
+
+class UsageError(ValueError):
+    """Bad command-line input; printed without a traceback."""
+
+
+# ---------------------------------------------------------------------------- train
+def _run_config(args) -> RunConfig:
+    run_json = Path(args.out) / "run.json" if args.out else None
+    if args.resume and run_json is not None and run_json.is_file():
+        data = json.loads(run_json.read_text())
+    elif args.config:
+        data = read_config_file(args.config)
+    else:
+        data = {}
+    if args.preset:
+        data["preset"] = args.preset
+    flags = {
+        ("data", "dataset"): args.dataset,
+        ("data", "path"): args.data,
+        ("data", "size"): args.size,
+        ("train", "steps"): args.steps,
+        ("train", "batch_size"): args.batch_size,
+        ("train", "lr"): args.lr,
+        ("train", "seed"): args.seed,
+        ("train", "amp"): args.amp,
+        ("train", "num_workers"): args.workers,
+    }
+    for (section, key), value in flags.items():
+        if value is not None:
+            data.setdefault(section, {})[key] = value
+    if args.channels_last:
+        data.setdefault("train", {})["channels_last"] = True
+    if args.no_progress:
+        data.setdefault("train", {})["progress"] = False
+    for assignment in args.set or []:
+        apply_override(data, assignment)
+    return RunConfig.from_dict(data, source=str(args.config or run_json or "flags"))
+
+
+def cmd_train(args) -> int:
+    from .train.distributed import setup, teardown
+    from .train.loop import Trainer
+    from .train.vqvae_task import VQVAETask
+
+    config = _run_config(args)
+    info = setup(args.device)
+    out = Path(args.out or f"runs/{time.strftime('%Y%m%d-%H%M%S')}-{config.data.dataset}")
+    if not args.resume and (out / "checkpoints").exists():
+        raise UsageError(
+            f"{out} already holds a run; pass --resume to continue it or choose another --out"
+        )
+    d = config.data
+    with warnings.catch_warnings():
+        warnings.simplefilter("once")
+        train = load_image_dataset(d.dataset, d.path, "train", d.size, **d.options)
+        test = load_image_dataset(d.dataset, d.path, "test", d.size, **d.options)
+    c, h, w = train.image_shape
+    model_cfg = config.model
+    if (c, h) != (model_cfg.image_channels, model_cfg.image_size) or h != w:
+        model_cfg = dataclasses.replace(model_cfg, image_channels=c, image_size=h)
+        config.model = model_cfg
+    if info.is_main:
+        print(
+            f"data: {train} / test {len(test)} images; model: {config.preset} preset, "
+            f"{sum(p.numel() for p in VQVAE(model_cfg).parameters()) / 1e6:.2f} M parameters; "
+            f"run folder: {out}"
+        )
+    torch.manual_seed(config.train.seed)
+    model = VQVAE(model_cfg)
+    g = torch.Generator().manual_seed(1234)
+    preview_idx = torch.randperm(len(test), generator=g)[:16].tolist()
+    preview = torch.stack([test[i][0] for i in preview_idx])
+    task = VQVAETask(model, train.variance, preview, eval_data=test)
+    trainer = Trainer(
+        task, train, config.train, out, val_data=test, dist_info=info, run_config=config.to_dict()
+    )
+    try:
+        last = trainer.fit(resume=args.resume)
+    finally:
+        teardown()
+    if info.is_main:
+        print(
+            f"\ntrained {trainer.step} steps; last logged: "
+            + ", ".join(f"{k} {v:.4g}" for k, v in last.items())
+        )
+        if task.final_metrics:
+            print("test split: " + ", ".join(f"{k} {v:.4g}" for k, v in task.final_metrics.items()))
+        print(f"  reconstructions  {out / 'reconstructions.png'}")
+        print(f"  code usage plot  {out / 'codebook_usage.png'}")
+        print(f"  metrics          {out / 'metrics.csv'} (TensorBoard: {out / 'tensorboard'})")
+        print(f"  checkpoint       {out / 'checkpoints' / 'best'} (and last)")
+    return 0
+
+
+# ---------------------------------------------------------------------------- use a model
+def load_model(run: str | Path, device: str = "cpu") -> VQVAE:
+    return VQVAE.from_pretrained(run, map_location=device)
+
+
+def _run_data_config(run: Path) -> dict:
+    p = Path(run) / "run.json"
+    return json.loads(p.read_text()).get("data", {}) if p.is_file() else {}
+
+
+def cmd_evaluate(args) -> int:
+    from .eval.reconstruction import evaluate_reconstruction
+
+    model = load_model(args.run, args.device or "cpu")
+    d = _run_data_config(Path(args.run))
+    dataset = args.dataset or d.get("dataset")
+    if dataset is None:
+        raise UsageError(
+            f"{args.run}: no run.json saying which data it was trained on; "
+            "pass --dataset (and --data)"
+        )
+    path = args.data or d.get("path")
+    size = d.get("size") or model.config.image_size
+    options = d.get("options", {})
+    train = load_image_dataset(dataset, path, "train", size, **options)
+    split = load_image_dataset(dataset, path, args.split, size, **options)
+    result = evaluate_reconstruction(
+        model, split, train_variance=train.variance, device=args.device or "cpu"
+    )
+    print(f"{dataset} {args.split} split, {len(split)} images:")
+    for k, v in result.metrics.items():
+        print(f"  {k:20s} {v:.6g}")
+    return 0
+
+
+def cmd_reconstruct(args) -> int:
+    from .images import load_images, save_comparison
+
+    model = load_model(args.run)
+    c = model.config
+    x, notes = load_images(args.images, c.image_size, c.image_channels)
+    for note in notes:
+        print(note, file=sys.stderr)
+    with torch.no_grad():
+        recon = model.decode(model.encode(x))
+    out = Path(args.output)
+    if out.suffix.lower() == ".png" and len(args.images) > 0:
+        save_comparison(x, recon, out, nrow=min(8, len(args.images)))
+        print(f"originals (top) and reconstructions (bottom): {out}")
+    else:
+        from .images import grid, save_png
+
+        out.mkdir(parents=True, exist_ok=True)
+        for f, r in zip(args.images, recon, strict=True):
+            save_png(grid(r[None], 1, pad=0), out / (Path(f).stem + ".png"))
+        print(f"{len(args.images)} reconstructions in {out}")
+    return 0
+
+
+def _image_files(data: Path) -> list[Path]:
+    exts = {".png", ".jpg", ".jpeg", ".webp", ".bmp"}
+    if data.is_file():
+        return [data]
+    if not data.is_dir():
+        raise DataError(f"{data}: no such file or folder")
+    files = sorted(p for p in data.rglob("*") if p.suffix.lower() in exts)
+    if not files:
+        raise DataError(f"{data}: no images (PNG, JPEG, WebP, BMP) in this folder")
+    return files
+
+
+def cmd_encode(args) -> int:
+    from .images import load_images
+
+    model = load_model(args.run)
+    c = model.config
+    files = _image_files(Path(args.data))
+    chunks = []
+    for s in range(0, len(files), 256):
+        x, _ = load_images(files[s : s + 256], c.image_size, c.image_channels)
+        with torch.no_grad():
+            chunks.append(model.encode(x).to(torch.int32).numpy())
+    codes = np.concatenate(chunks)
+    out = Path(args.output)
+    np.save(out, codes)
+    meta = {
+        "format_version": 1,
+        "num_codes": c.num_codes,
+        "groups": c.groups,
+        "latent_shape": list(c.latent_shape),
+        "model_config": c.to_dict(),
+        "files": [str(f) for f in files],
+    }
+    _meta_path(out).write_text(json.dumps(meta, indent=2))
+    print(f"{codes.shape[0]} images -> codes {codes.shape} in {out} (metadata {_meta_path(out)})")
+    return 0
+
+
+def _meta_path(codes: Path) -> Path:
+    return codes.with_name(codes.name + ".json")
+
+
+def cmd_decode(args) -> int:
+    from .images import grid, save_png
+
+    model = load_model(args.run)
+    c = model.config
+    path = Path(args.codes)
+    if not path.is_file():
+        raise DataError(f"{path}: no such codes file")
+    try:
+        codes = np.load(path, allow_pickle=False)
+    except (ValueError, OSError) as e:
+        raise DataError(f"{path}: not a readable .npy array ({e})") from None
+    meta_path = _meta_path(path)
+    if meta_path.is_file():
+        meta = json.loads(meta_path.read_text())
+        if meta.get("num_codes") != c.num_codes or meta.get("groups") != c.groups:
+            raise DataError(
+                f"{path}: codes for K={meta.get('num_codes')}, "
+                f"groups={meta.get('groups')}, but {args.run} has K={c.num_codes}, "
+                f"groups={c.groups}"
+            )
+    if codes.dtype.kind not in "iu":
+        raise DataError(f"{path}: codes must be integers, got {codes.dtype}")
+    if codes.ndim != len(c.latent_shape) + 1:
+        raise DataError(
+            f"{path}: codes of shape {codes.shape}; expected (N, "
+            f"{', '.join(map(str, c.latent_shape))}) for this model"
+        )
+    bad = (codes < 0) | (codes >= c.num_codes)
+    if bad.any():
+        raise DataError(
+            f"{path}: {int(bad.sum())} indices outside the codebook [0, "
+            f"{c.num_codes}), e.g. {int(codes[bad][0])}"
+        )
+    with torch.no_grad():
+        images = torch.cat(
+            [
+                model.decode(torch.from_numpy(codes[s : s + 256]).long())
+                for s in range(0, len(codes), 256)
+            ]
+        )
+    out = Path(args.output)
+    if out.suffix.lower() == ".png":
+        save_png(grid(images, nrow=min(8, len(images))), out)
+        print(f"{len(images)} decoded images in the grid {out}")
+    else:
+        out.mkdir(parents=True, exist_ok=True)
+        for i, im in enumerate(images):
+            save_png(grid(im[None], 1, pad=0), out / f"{i:05d}.png")
+        print(f"{len(images)} decoded images in {out}")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    """A short quantizer demonstration on synthetic clustered vectors."""
+    from .quantize import VectorQuantizer
+
+    torch.manual_seed(0)
+    centres = torch.randn(64, 16) * 3
+    vq = VectorQuantizer(num_codes=128, dim=16, init="kmeans++", restart_after=20)
+    print(vq)
+    for step in range(1, 201):
+        z = centres[torch.randint(64, (4096,))] + 0.1 * torch.randn(4096, 16)
+        out = vq(z.t().reshape(1, 16, 4096))
+        if step in (1, 10, 50, 200):
+            print(
+                f"step {step:3d}: commitment {out.commitment_loss.item():.4f}, perplexity "
+                f"{out.perplexity.item():6.1f}, codes used {out.usage.item():.0%}"
+            )
+    print(
+        "64 clusters quantised with 128 codes; the commitment loss is the mean squared "
+        "distance to the nearest code."
+    )
+    return 0
+
+
+# ---------------------------------------------------------------------------- parser
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="vqvae", description="VQ-VAE: discrete representations.")
+    p.add_argument("--version", action="version", version=f"vqvae {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train an image VQ-VAE (default: built-in ViZDoom frames)")
+    t.add_argument("--dataset", choices=["vizdoom", "cifar10", "mnist", "folder"])
+    t.add_argument("--data", help="where the data set is (default: shared data / built-in)")
+    t.add_argument("--size", type=int, help="resize images to SIZE x SIZE")
+    t.add_argument(
+        "--preset", help="model preset: default, paper-cifar10, sonnet-cifar10, imagenet128"
+    )
+    t.add_argument("--config", help="TOML, YAML or JSON file with [model], [train], [data]")
+    t.add_argument(
+        "--set",
+        action="append",
+        metavar="SECTION.KEY=VALUE",
+        help="override one setting, e.g. --set model.num_codes=256",
+    )
+    t.add_argument("--steps", type=int)
+    t.add_argument("--batch-size", type=int)
+    t.add_argument("--lr", type=float)
+    t.add_argument("--seed", type=int)
+    t.add_argument("--amp", choices=["none", "bf16"])
+    t.add_argument("--channels-last", action="store_true")
+    t.add_argument("--workers", type=int, help="DataLoader worker processes")
+    t.add_argument("--device", help="cpu or cuda (default: cuda if available)")
+    t.add_argument("--out", help="run folder (default: runs/DATE-TIME-DATASET)")
+    t.add_argument("--resume", action="store_true", help="continue the run in --out")
+    t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    t.set_defaults(func=cmd_train)
+
+    r = sub.add_parser("reconstruct", help="encode and decode images")
+    r.add_argument("run")
+    r.add_argument("images", nargs="+")
+    r.add_argument("-o", "--output", required=True, help="a .png grid or a folder")
+    r.set_defaults(func=cmd_reconstruct)
+
+    e = sub.add_parser("encode", help="images -> codes.npy (+ codes.npy.json metadata)")
+    e.add_argument("run")
+    e.add_argument("data", help="an image file or a folder of images")
+    e.add_argument("-o", "--output", required=True)
+    e.set_defaults(func=cmd_encode)
+
+    d = sub.add_parser("decode", help="codes.npy -> images")
+    d.add_argument("run")
+    d.add_argument("codes")
+    d.add_argument("-o", "--output", required=True, help="a .png grid or a folder")
+    d.set_defaults(func=cmd_decode)
+
+    v = sub.add_parser("evaluate", help="NMSE, PSNR, perplexity, codes used, bits/dim")
+    v.add_argument("run")
+    v.add_argument("--split", default="test", choices=["train", "test"])
+    v.add_argument("--dataset", choices=["vizdoom", "cifar10", "mnist", "folder"])
+    v.add_argument("--data")
+    v.add_argument("--device")
+    v.set_defaults(func=cmd_evaluate)
+
+    m = sub.add_parser("demo", help="a short vector-quantiser demonstration")
+    m.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (UsageError, ConfigError, DataError, CheckpointError) as e:
+        print(f"vqvae {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except TrainingDiverged as e:
+        print(f"vqvae {args.command}: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt as e:
+        print(f"vqvae {args.command}: {e or 'interrupted'}", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

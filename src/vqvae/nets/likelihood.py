@@ -1,0 +1,235 @@
+"""Decoder likelihoods p(x | z_q) over 8-bit images scaled to [-0.5, 0.5].
+
+A pixel value v in {0, ..., 255} is stored as x = v / 255 - 0.5.  The discrete likelihoods give
+each of the 256 values of a sub-pixel (one channel of one pixel) a probability; bin v covers
+[x - 1/510, x + 1/510], and the outer bins 0 and 255 extend to -inf and +inf (PixelCNN++).
+
+Every likelihood maps the decoder's output (B, output_channels(C), H, W) to
+
+* ``loss(output, images)``: the training objective, a mean over sub-pixels;
+* ``nll(output, images)``: (B,) -log p(x | z_q) in nats, summed over the C H W sub-pixels,
+  so bits/dim = nll / (C H W ln 2);
+* ``mean(output)``: (B, C, H, W) the reconstruction, clamped to [-0.5, 0.5].
+
+The three kinds:
+
+* ``gaussian``: the decoder outputs the mean; loss = mean squared error (a Gaussian of fixed
+  variance up to constants, as in the paper's image experiments).  Its ``nll`` is defined only
+  when a fixed standard deviation ``std`` is given: it is then the discretised Gaussian of that
+  std (outer bins to +-inf); without one it raises ``NotImplementedError``, because MSE
+  training fits no variance and any bits/dim would depend on an arbitrary choice.
+* ``categorical``: a 256-way softmax per sub-pixel (C * 256 outputs; channel c's logits are
+  outputs [256 c, 256 (c + 1))); loss = cross-entropy in nats per sub-pixel.  The paper's
+  CIFAR-10 bits/dim.
+* ``logistic_mixture``: a discretised mixture of M logistics per sub-pixel (PixelCNN++,
+  Salimans et al. 2017).  Simplification: every channel has its own mixture weights, means and
+  scales and the channels are independent given z_q (PixelCNN++ shares the weights over RGB
+  and makes G and B depend linearly on R).  C * 3 * M outputs, ordered (C, 3, M): logits,
+  means, log-scales.  loss = nll per sub-pixel in nats.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import torch
+import torch.nn.functional as F
+
+NUM_BINS = 256
+HALF_BIN = 0.5 / (NUM_BINS - 1)  # half the width of a bin in [-0.5, 0.5] units
+MIN_LOG_SCALE, MAX_LOG_SCALE = -7.0, 10.0  # of the logistics; PixelCNN++ uses min -7
+
+
+def pixel_values(device: torch.device | None = None) -> torch.Tensor:
+    """(256,) the value of each bin: v / 255 - 0.5."""
+    return torch.arange(NUM_BINS, device=device, dtype=torch.float32) / (NUM_BINS - 1) - 0.5
+
+
+def to_bins(images: torch.Tensor) -> torch.Tensor:
+    """(B, C, H, W) images in [-0.5, 0.5] -> (B, C, H, W) int64 bin indices in [0, 255]."""
+    low, high = torch.aminmax(images.detach().float())
+    if low < -0.5 - HALF_BIN or high > 0.5 + HALF_BIN:
+        raise ValueError(
+            "images must be 8-bit values scaled to [-0.5, 0.5] (v / 255 - 0.5), got values in "
+            f"[{float(low):.4g}, {float(high):.4g}]"
+        )
+    return ((images.float() + 0.5) * (NUM_BINS - 1)).round().long().clamp_(0, NUM_BINS - 1)
+
+
+class Likelihood:
+    """Base class: the interface every decoder likelihood implements."""
+
+    name: ClassVar[str]
+
+    def output_channels(self, image_channels: int) -> int:
+        """Decoder output channels for images of ``image_channels`` channels."""
+        raise NotImplementedError
+
+    def loss(self, output: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
+        """output (B, O, H, W), images (B, C, H, W) -> () training objective."""
+        return self.nll(output, images).sum() / images.numel()
+
+    def nll(self, output: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
+        """output (B, O, H, W), images (B, C, H, W) -> (B,) -log p(images) in nats."""
+        raise NotImplementedError
+
+    def mean(self, output: torch.Tensor) -> torch.Tensor:
+        """output (B, O, H, W) -> (B, C, H, W) reconstruction in [-0.5, 0.5]."""
+        raise NotImplementedError
+
+    def _check(self, output: torch.Tensor, images: torch.Tensor) -> None:
+        b, c, h, w = images.shape
+        expected = (b, self.output_channels(c), h, w)
+        if tuple(output.shape) != expected:
+            raise ValueError(
+                f"{self.name} likelihood: decoder output for images {tuple(images.shape)} "
+                f"must have shape {expected}, got {tuple(output.shape)}"
+            )
+
+    def _image_channels(self, output: torch.Tensor, per_channel: int) -> int:
+        if output.dim() != 4 or output.shape[1] % per_channel:
+            raise ValueError(
+                f"{self.name} likelihood: expected (B, C * {per_channel}, H, W) decoder output, "
+                f"got {tuple(output.shape)}"
+            )
+        return output.shape[1] // per_channel
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+class GaussianLikelihood(Likelihood):
+    """Fixed-variance Gaussian: MSE training, mean = the decoder output.
+
+    Args:
+        std: standard deviation of the discretised Gaussian used by ``nll``; None (default):
+            ``nll`` raises ``NotImplementedError``.
+    """
+
+    name = "gaussian"
+
+    def __init__(self, std: float | None = None) -> None:
+        if std is not None and not std > 0:
+            raise ValueError(f"std must be positive, got {std}")
+        self.std = std
+
+    def output_channels(self, image_channels: int) -> int:
+        return image_channels
+
+    def loss(self, output: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
+        self._check(output, images)
+        return F.mse_loss(output.float(), images.float())
+
+    def nll(self, output: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
+        if self.std is None:
+            raise NotImplementedError(
+                "the gaussian likelihood is trained by MSE and has no fitted variance, so it has "
+                "no nll; give it a fixed std (config gaussian_std) or use 'categorical' or "
+                "'logistic_mixture' for bits/dim"
+            )
+        self._check(output, images)
+        bins = to_bins(images)
+        x = pixel_values(images.device)[bins]  # snapped to the bin centres
+        a = (x + HALF_BIN - output.float()) / self.std  # upper edge, standardised
+        b = (x - HALF_BIN - output.float()) / self.std  # lower edge
+        # log(Phi(a) - Phi(b)), computed in the lower tail: Phi(a) - Phi(b) = Phi(-b) - Phi(-a)
+        flip = a + b > 0
+        hi, lo = torch.where(flip, -b, a), torch.where(flip, -a, b)
+        log_hi = torch.special.log_ndtr(hi)
+        middle = log_hi + torch.log(-torch.expm1(torch.special.log_ndtr(lo) - log_hi))
+        logp = torch.where(bins == 0, torch.special.log_ndtr(a),
+                           torch.where(bins == NUM_BINS - 1, torch.special.log_ndtr(-b), middle))
+        return -logp.flatten(1).sum(1)
+
+    def mean(self, output: torch.Tensor) -> torch.Tensor:
+        return output.float().clamp(-0.5, 0.5)
+
+    def __repr__(self) -> str:
+        return f"GaussianLikelihood(std={self.std})"
+
+
+class CategoricalLikelihood(Likelihood):
+    """A 256-way softmax per sub-pixel; output (B, C * 256, H, W)."""
+
+    name = "categorical"
+
+    def output_channels(self, image_channels: int) -> int:
+        return image_channels * NUM_BINS
+
+    def log_probs(self, output: torch.Tensor) -> torch.Tensor:
+        """(B, C * 256, H, W) -> (B, C, 256, H, W) log-probabilities of the 256 values."""
+        c = self._image_channels(output, NUM_BINS)
+        return torch.log_softmax(output.float().unflatten(1, (c, NUM_BINS)), dim=2)
+
+    def nll(self, output: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
+        self._check(output, images)
+        logp = self.log_probs(output)  # (B, C, 256, H, W)
+        picked = logp.gather(2, to_bins(images).unsqueeze(2))  # (B, C, 1, H, W)
+        return -picked.flatten(1).sum(1)
+
+    def mean(self, output: torch.Tensor) -> torch.Tensor:
+        probs = self.log_probs(output).exp()  # (B, C, 256, H, W)
+        values = pixel_values(output.device).view(1, 1, NUM_BINS, 1, 1)
+        return (probs * values).sum(2).clamp(-0.5, 0.5)
+
+
+class LogisticMixtureLikelihood(Likelihood):
+    """Discretised mixture of ``mixtures`` logistics per sub-pixel; output (B, C * 3 M, H, W)."""
+
+    name = "logistic_mixture"
+
+    def __init__(self, mixtures: int = 10) -> None:
+        if mixtures < 1:
+            raise ValueError(f"mixtures must be positive, got {mixtures}")
+        self.mixtures = mixtures
+
+    def output_channels(self, image_channels: int) -> int:
+        return image_channels * 3 * self.mixtures
+
+    def parameters_of(self, output: torch.Tensor):
+        """(B, C * 3 M, H, W) -> logits, means, log_scales, each (B, C, M, H, W) fp32."""
+        c = self._image_channels(output, 3 * self.mixtures)
+        params = output.float().unflatten(1, (c, 3, self.mixtures))
+        log_scales = params[:, :, 2].clamp(MIN_LOG_SCALE, MAX_LOG_SCALE)
+        return params[:, :, 0], params[:, :, 1], log_scales
+
+    def nll(self, output: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
+        self._check(output, images)
+        logits, means, log_scales = self.parameters_of(output)
+        bins = to_bins(images).unsqueeze(2)  # (B, C, 1, H, W)
+        x = pixel_values(images.device)[bins]
+        inv_scale = torch.exp(-log_scales)
+        a = (x + HALF_BIN - means) * inv_scale  # upper edge of the bin, standardised
+        b = (x - HALF_BIN - means) * inv_scale  # lower edge
+        # log(sigmoid(a) - sigmoid(b)) = a + log(1 - e^(b - a)) - softplus(a) - softplus(b)
+        middle = (a + torch.log(-torch.expm1(-2 * HALF_BIN * inv_scale))
+                  - F.softplus(a) - F.softplus(b))
+        log_lowest = -F.softplus(-a)  # log sigmoid(a): bin 0 extends to -inf
+        log_highest = -F.softplus(b)  # log(1 - sigmoid(b)): bin 255 extends to +inf
+        log_comp = torch.where(bins == 0, log_lowest,
+                               torch.where(bins == NUM_BINS - 1, log_highest, middle))
+        logp = torch.logsumexp(torch.log_softmax(logits, dim=2) + log_comp, dim=2)  # (B, C, H, W)
+        return -logp.flatten(1).sum(1)
+
+    def mean(self, output: torch.Tensor) -> torch.Tensor:
+        """The mixture's mean sum_m pi_m mu_m, clamped (ignores the clipping of the outer bins)."""
+        logits, means, _ = self.parameters_of(output)
+        return (torch.softmax(logits, dim=2) * means).sum(2).clamp(-0.5, 0.5)
+
+    def __repr__(self) -> str:
+        return f"LogisticMixtureLikelihood(mixtures={self.mixtures})"
+
+
+LIKELIHOODS = ("gaussian", "categorical", "logistic_mixture")
+
+
+def make_likelihood(name: str, *, mixtures: int = 10, std: float | None = None) -> Likelihood:
+    """The likelihood called ``name``; ``mixtures`` and ``std`` apply to one kind each."""
+    if name == "gaussian":
+        return GaussianLikelihood(std)
+    if name == "categorical":
+        return CategoricalLikelihood()
+    if name == "logistic_mixture":
+        return LogisticMixtureLikelihood(mixtures)
+    raise ValueError(f"unknown likelihood {name!r}; expected one of {', '.join(LIKELIHOODS)}")
+

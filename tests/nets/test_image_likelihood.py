@@ -1,0 +1,190 @@
+import math
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from vqvae.nets import (
+    CategoricalLikelihood,
+    GaussianLikelihood,
+    LogisticMixtureLikelihood,
+    make_likelihood,
+)
+from vqvae.nets.likelihood import to_bins
+
+ALL_VALUES = (torch.arange(256, dtype=torch.float32) / 255 - 0.5).view(256, 1, 1, 1)
+
+
+def _sigmoid(t):
+    return 1 / (1 + math.exp(-t))
+
+
+def _phi(t):
+    return 0.5 * math.erfc(-t / math.sqrt(2))  # erfc: accurate far in the lower tail
+
+
+def _probabilities_of_all_values(likelihood, output):
+    """output (1, O, 1, 1) for one sub-pixel -> (256,) p(v) for every value v."""
+    nll = likelihood.nll(output.expand(256, -1, -1, -1), ALL_VALUES)
+    return torch.exp(-nll.double())
+
+
+def test_scaled_8bit_values_map_back_to_their_bins():
+    assert torch.equal(to_bins(ALL_VALUES).view(-1), torch.arange(256))
+
+
+@pytest.mark.parametrize("bad", [1.0, -0.51, 255.0])
+def test_discrete_likelihoods_reject_images_outside_the_scaled_range(bad):
+    images = torch.full((1, 1, 2, 2), bad)
+    with pytest.raises(ValueError, match=r"\[-0.5, 0.5\]"):
+        CategoricalLikelihood().nll(torch.zeros(1, 256, 2, 2), images)
+
+
+@pytest.mark.parametrize(
+    "likelihood, channels",
+    [(GaussianLikelihood(), 3), (CategoricalLikelihood(), 768),
+     (LogisticMixtureLikelihood(mixtures=5), 45)],
+)
+def test_output_channels_for_rgb(likelihood, channels):
+    assert likelihood.output_channels(3) == channels
+
+
+def test_uniform_logits_cost_exactly_ln_256_per_subpixel():
+    likelihood = CategoricalLikelihood()
+    images = torch.rand(2, 3, 4, 5) - 0.5
+    output = torch.zeros(2, 3 * 256, 4, 5)
+    torch.testing.assert_close(likelihood.nll(output, images),
+                               torch.full((2,), 3 * 4 * 5 * math.log(256)))
+    torch.testing.assert_close(likelihood.loss(output, images), torch.tensor(math.log(256)))
+
+
+def test_categorical_logits_of_channel_c_are_outputs_256c_to_256c_plus_255():
+    likelihood = CategoricalLikelihood()
+    output = torch.zeros(1, 2 * 256, 1, 1)
+    output[0, 256 + 40] = math.log(3.0)  # channel 1, value 40 three times as likely
+    images = torch.tensor([40.0, 40.0]).view(1, 2, 1, 1) / 255 - 0.5
+    expected = math.log(256) - math.log(3 / 258)
+    torch.testing.assert_close(likelihood.nll(output, images), torch.tensor([expected]))
+
+
+def test_categorical_mean_is_the_expected_pixel_value():
+    likelihood = CategoricalLikelihood()
+    output = torch.zeros(1, 2 * 256, 1, 1)
+    output[0, 256 + 200] = 30.0  # channel 1: all mass on value 200
+    mean = likelihood.mean(output)
+    torch.testing.assert_close(mean, torch.tensor([0.0, 200 / 255 - 0.5]).view(1, 2, 1, 1))
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    logits=st.lists(st.floats(-5, 5), min_size=3, max_size=3),
+    means=st.lists(st.floats(-1, 1), min_size=3, max_size=3),
+    log_scales=st.lists(st.floats(-9, 3), min_size=3, max_size=3),
+)
+def test_logistic_mixture_probabilities_of_the_256_values_sum_to_one(logits, means, log_scales):
+    output = torch.tensor([logits, means, log_scales]).view(1, 9, 1, 1)
+    probs = _probabilities_of_all_values(LogisticMixtureLikelihood(mixtures=3), output)
+    assert abs(float(probs.sum()) - 1) < 1e-4
+
+
+@pytest.mark.parametrize("value", [0, 1, 140, 254, 255])
+def test_logistic_bin_probability_matches_hand_calculation(value):
+    mu, log_s = 0.1, math.log(0.02)
+    s, x, h = 0.02, value / 255 - 0.5, 0.5 / 255
+    upper = 1.0 if value == 255 else _sigmoid((x + h - mu) / s)
+    lower = 0.0 if value == 0 else _sigmoid((x - h - mu) / s)
+    output = torch.tensor([0.0, mu, log_s]).view(1, 3, 1, 1)
+    images = torch.tensor(x, dtype=torch.float32).view(1, 1, 1, 1)
+    nll = LogisticMixtureLikelihood(mixtures=1).nll(output, images)
+    torch.testing.assert_close(nll, torch.tensor([-math.log(upper - lower)]), rtol=1e-4, atol=1e-5)
+
+
+def test_logistic_mixture_weights_components_by_softmax_of_logits():
+    x, h = 100 / 255 - 0.5, 0.5 / 255
+    mus, s = (-0.2, 0.3), 0.1
+
+    def p(mu):
+        return _sigmoid((x + h - mu) / s) - _sigmoid((x - h - mu) / s)
+
+    weights = (1 / (1 + math.e), math.e / (1 + math.e))  # softmax of logits (0, 1)
+    expected = -math.log(weights[0] * p(mus[0]) + weights[1] * p(mus[1]))
+    # layout per channel: (3, M) = logits, means, log-scales
+    output = torch.tensor([0.0, 1.0, *mus, math.log(s), math.log(s)]).view(1, 6, 1, 1)
+    images = torch.tensor(x, dtype=torch.float32).view(1, 1, 1, 1)
+    nll = LogisticMixtureLikelihood(mixtures=2).nll(output, images)
+    torch.testing.assert_close(nll, torch.tensor([expected]), rtol=1e-4, atol=1e-5)
+
+
+def test_logistic_nll_and_gradients_stay_finite_for_extreme_parameters():
+    output = torch.tensor([[0.0, 5.0, -20.0], [0.0, -5.0, 50.0]]).view(2, 3, 1, 1)
+    output.requires_grad_(True)
+    images = torch.tensor([0.1, 0.0]).view(2, 1, 1, 1)
+    nll = LogisticMixtureLikelihood(mixtures=1).nll(output, images)
+    nll.sum().backward()
+    assert torch.isfinite(nll).all() and torch.isfinite(output.grad).all()
+    assert nll[0] > 100  # a sharp logistic far from the pixel: very unlikely
+
+
+def test_logistic_mean_is_the_weighted_mean_of_the_components():
+    output = torch.tensor([0.0, math.log(3.0), 0.4, -0.2, -3.0, -3.0]).view(1, 6, 1, 1)
+    mean = LogisticMixtureLikelihood(mixtures=2).mean(output)
+    torch.testing.assert_close(mean, torch.tensor(0.25 * 0.4 + 0.75 * -0.2).view(1, 1, 1, 1))
+
+
+def test_gaussian_loss_is_mse_and_mean_is_the_clamped_output():
+    likelihood = GaussianLikelihood()
+    output = torch.tensor([0.2, 0.9, -0.7]).view(1, 3, 1, 1)
+    images = torch.tensor([0.0, 0.5, -0.5]).view(1, 3, 1, 1)
+    torch.testing.assert_close(likelihood.loss(output, images),
+                               torch.tensor((0.04 + 0.16 + 0.04) / 3))
+    torch.testing.assert_close(likelihood.mean(output),
+                               torch.tensor([0.2, 0.5, -0.5]).view(1, 3, 1, 1))
+
+
+def test_gaussian_without_a_fixed_std_has_no_nll():
+    with pytest.raises(NotImplementedError, match="gaussian_std"):
+        GaussianLikelihood().nll(torch.zeros(1, 1, 1, 1), torch.zeros(1, 1, 1, 1))
+
+
+@pytest.mark.parametrize("value", [0, 77, 128, 255])
+def test_discretised_gaussian_matches_hand_calculation(value):
+    mu, s, x, h = 0.05, 0.03, value / 255 - 0.5, 0.5 / 255
+    if value == 255:
+        p = _phi((mu - (x - h)) / s)  # 1 - Phi(b) = Phi(-b)
+    else:
+        p = _phi((x + h - mu) / s) - (0.0 if value == 0 else _phi((x - h - mu) / s))
+    output = torch.tensor(mu).view(1, 1, 1, 1)
+    images = torch.tensor(x, dtype=torch.float32).view(1, 1, 1, 1)
+    nll = GaussianLikelihood(std=s).nll(output, images)
+    torch.testing.assert_close(nll, torch.tensor([-math.log(p)]), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("mu", [-0.6, -0.1, 0.0, 0.3, 0.55])
+def test_discretised_gaussian_probabilities_sum_to_one(mu):
+    probs = _probabilities_of_all_values(GaussianLikelihood(std=0.05),
+                                         torch.tensor(mu).view(1, 1, 1, 1))
+    assert abs(float(probs.sum()) - 1) < 1e-4
+
+
+@pytest.mark.parametrize("name", ["gaussian", "categorical", "logistic_mixture"])
+def test_decoder_output_of_the_wrong_shape_is_rejected(name):
+    likelihood = make_likelihood(name, mixtures=2)
+    with pytest.raises(ValueError, match="must have shape"):
+        likelihood.loss(torch.zeros(1, 7, 2, 2), torch.zeros(1, 3, 2, 2))
+
+
+def test_unknown_likelihood_name_is_rejected():
+    with pytest.raises(ValueError, match="'poisson'"):
+        make_likelihood("poisson")
+
+
+def test_channels_last_output_gives_the_same_nll():
+    torch.manual_seed(0)
+    images = to_bins(torch.rand(2, 3, 4, 4) - 0.5).float() / 255 - 0.5
+    for likelihood in (CategoricalLikelihood(), LogisticMixtureLikelihood(mixtures=2)):
+        output = torch.randn(2, likelihood.output_channels(3), 4, 4)
+        expected = likelihood.nll(output, images)
+        got = likelihood.nll(output.contiguous(memory_format=torch.channels_last),
+                             images.contiguous(memory_format=torch.channels_last))
+        torch.testing.assert_close(got, expected)
