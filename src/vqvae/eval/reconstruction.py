@@ -42,7 +42,8 @@ def evaluate_reconstruction(
     sq_err, n_pixels, n_images = 0.0, 0, 0
     nll_total = 0.0
     discrete = c.likelihood != "gaussian" or c.gaussian_std is not None
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False)
+    # its own generator: iterating would otherwise draw from the global RNG
+    loader = DataLoader(dataset, batch_size=batch_size, generator=torch.Generator())
     for x, _ in tqdm(loader, desc="evaluate", disable=not progress, leave=False):
         x = x.to(device)
         out = model(x)

@@ -1,9 +1,11 @@
 """Nearest-code search in bounded memory.
 
 The distance ||z - e_k||^2 = ||z||^2 - 2 z.e_k + ||e_k||^2; the first term does not change the
-argmin, so each code is scored by ||e_k||^2 - 2 z.e_k with one fused matrix product (``addmm``)
-per chunk of rows.  Rows are processed in chunks so that the (rows, K) score block never
-exceeds ``memory_bytes``: a full (N, K) distance matrix is never built.
+argmin, so each code is scored by ||e_k||^2 - 2 z.e_k.  Appending a constant 1 to z and the
+column ||e_k||^2 to -2 e_k makes that one matrix product, [z, 1] [-2 E, |E|^2]^T, with no bias
+to copy.  Rows are processed in chunks so that the (rows, K) score block never exceeds
+``memory_bytes``: a full (N, K) distance matrix is never built, and the score block is one
+buffer reused for every chunk (fresh large allocations would page-fault on every chunk).
 
 ``quantize_rows`` does the whole forward work of the bottleneck in the same pass over a chunk,
 while the chunk is still in cache: search, code lookup, residual, squared error and the
@@ -42,29 +44,43 @@ def _argmin_rows(scores: torch.Tensor, out: torch.Tensor) -> None:
         return
     blocks = scores.view(rows, k // block, block)
     best_block = blocks.amin(-1).argmin(1)  # (rows,)
-    within = blocks[torch.arange(rows, device=scores.device), best_block].argmin(1)  # (rows,)
-    torch.add(within, best_block, alpha=block, out=out)
+    inside = blocks[torch.arange(rows, device=scores.device), best_block]  # (rows, B)
+    torch.add(inside.argmin(1), best_block, alpha=block, out=out)
 
 
-def _assign(
-    zc: torch.Tensor,
-    codebook: torch.Tensor,
-    codebook_t: torch.Tensor,
-    sqnorm: torch.Tensor,
-    out: torch.Tensor,
-    rerank: int,
-) -> None:
-    """Nearest code of each row of ``zc`` (rows, d) among ``codebook`` (K, d), into ``out``."""
-    if rerank <= 0 or rerank >= codebook.shape[0]:
-        # (rows, d) x (d, K) -> (rows, K) scores ||e||^2 - 2 z.e
-        scores = torch.addmm(sqnorm, zc, codebook_t, alpha=-2.0)
-        _argmin_rows(scores, out)
-        return
-    # bf16 scores (fast matrix units), then an exact fp32 choice among the `rerank` best
-    lo = torch.addmm(sqnorm.bfloat16(), zc.bfloat16(), codebook_t.bfloat16(), alpha=-2.0)
-    cand = lo.topk(rerank, dim=1, largest=False, sorted=False).indices  # (rows, R)
-    exact = sqnorm[cand] - 2.0 * torch.einsum("nd,nrd->nr", zc, codebook[cand])
-    torch.gather(cand, 1, exact.argmin(1, keepdim=True), out=out.unsqueeze(1))
+class _ChunkSearch:
+    """Nearest code among one codebook (K, d) for chunks of at most ``rows`` rows.
+
+    ``rerank`` > 0 scores in bfloat16 (fast matrix units), keeps the ``rerank`` best candidates
+    per row and chooses among them with exact fp32 distances.
+    """
+
+    def __init__(self, codebook: torch.Tensor, rows: int, rerank: int = 0) -> None:
+        k, d = codebook.shape
+        self.codebook, self.d = codebook, d
+        self.sqnorm = codebook.pow(2).sum(1)
+        # (d + 1, K): [-2 e_k ; ||e_k||^2] for each code k
+        self.table = torch.cat([-2.0 * codebook, self.sqnorm[:, None]], 1).t().contiguous()
+        self.rerank = rerank if 0 < rerank < k else 0
+        dtype = torch.bfloat16 if self.rerank else codebook.dtype
+        if self.rerank:
+            self.table = self.table.to(dtype)
+        self.zbuf = torch.ones(rows, d + 1, dtype=dtype, device=codebook.device)
+        self.scores = torch.empty(rows, k, dtype=dtype, device=codebook.device)
+
+    def __call__(self, zc: torch.Tensor, out: torch.Tensor) -> None:
+        """zc (r, d) -> ``out`` (r,) int64 indices of the nearest codes."""
+        r = zc.shape[0]
+        zb = self.zbuf[:r]
+        zb[:, : self.d].copy_(zc)
+        # (r, d + 1) x (d + 1, K) -> (r, K) scores ||e||^2 - 2 z.e
+        scores = torch.mm(zb, self.table, out=self.scores[:r])
+        if not self.rerank:
+            _argmin_rows(scores, out)
+            return
+        cand = scores.topk(self.rerank, dim=1, largest=False, sorted=False).indices  # (r, R)
+        exact = self.sqnorm[cand] - 2.0 * torch.einsum("nd,nrd->nr", zc, self.codebook[cand])
+        torch.gather(cand, 1, exact.argmin(1, keepdim=True), out=out.unsqueeze(1))
 
 
 @torch.no_grad()
@@ -90,11 +106,10 @@ def nearest_code(
     if z.shape[1] != codebook.shape[1]:
         raise ValueError(f"vectors have dimension {z.shape[1]} but codes have {codebook.shape[1]}")
     out = torch.empty(z.shape[0], dtype=torch.long, device=z.device)
-    sqnorm = codebook.pow(2).sum(1)
-    codebook_t = codebook.t()
-    rows = chunk_rows(codebook.shape[0], memory_bytes)
+    rows = min(z.shape[0], chunk_rows(codebook.shape[0], memory_bytes))
+    search = _ChunkSearch(codebook, max(rows, 1), rerank)
     for s in range(0, z.shape[0], rows):
-        _assign(z[s : s + rows], codebook, codebook_t, sqnorm, out[s : s + rows], rerank)
+        search(z[s : s + rows], out[s : s + rows])
     return out
 
 
@@ -130,8 +145,8 @@ def quantize_rows(
     groups, k, d = codebook.shape
     assert dim == groups * d and z.is_contiguous()
     flat_codes = codebook.reshape(groups * k, d)
-    sqnorm = codebook.pow(2).sum(-1)  # (G, K)
-    codebook_t = codebook.transpose(1, 2)  # (G, d, K)
+    rows = max(1, min(n, chunk_rows(k, memory_bytes)))
+    searches = [_ChunkSearch(codebook[g], rows, rerank) for g in range(groups)]
     offsets = torch.arange(groups, device=z.device) * k  # index into the flat (G K, d) table
 
     indices = torch.empty(n, groups, dtype=torch.long, device=z.device)
@@ -140,19 +155,11 @@ def quantize_rows(
     sse = torch.zeros((), dtype=torch.float64, device=z.device)
     sums = torch.zeros(groups * k, d, dtype=z.dtype, device=z.device) if with_sums else None
 
-    rows = chunk_rows(k, memory_bytes)
     for s in range(0, n, rows):
         zc = z[s : s + rows]  # (r, D)
         r = zc.shape[0]
-        for g in range(groups):
-            _assign(
-                zc[:, g * d : (g + 1) * d],
-                codebook[g],
-                codebook_t[g],
-                sqnorm[g],
-                indices[s : s + r, g],
-                rerank,
-            )
+        for g, search in enumerate(searches):
+            search(zc[:, g * d : (g + 1) * d], indices[s : s + r, g])
         flat_idx = (indices[s : s + r] + offsets).view(-1)  # (r G,)
         qc = quantized[s : s + r]
         torch.index_select(flat_codes, 0, flat_idx, out=qc.view(r * groups, d))

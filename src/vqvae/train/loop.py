@@ -223,11 +223,15 @@ class Trainer:
         return c.lr * scale
 
     def _loader(self) -> DataLoader:
+        # its own generator: creating an iterator would otherwise draw from the global RNG,
+        # and a resumed run creates one more iterator than a run done in one go
+        seed = self.config.seed * 100_003 + self.sampler.epoch
         return DataLoader(
             self.train_data,
             batch_sampler=self.sampler,
             num_workers=self.config.num_workers,
             persistent_workers=False,
+            generator=torch.Generator().manual_seed(seed),
         )
 
     def _val_batches(self) -> list[Any]:
@@ -236,7 +240,8 @@ class Trainer:
         local = self.config.batch_size // self.info.world
         n = min(len(self.val_data), local * self.config.val_batches)
         # every rank scores the same fixed samples: the mean over ranks is their mean
-        loader = DataLoader(torch.utils.data.Subset(self.val_data, range(n)), batch_size=local)
+        loader = DataLoader(torch.utils.data.Subset(self.val_data, range(n)), batch_size=local,
+                            generator=torch.Generator())  # leaves the global RNG alone
         return [_collate_to(b, self.info.device, self.config.channels_last) for b in loader]
 
     def _on_signal(self, signum, frame) -> None:  # noqa: ARG002
