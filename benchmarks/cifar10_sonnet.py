@@ -11,7 +11,8 @@ scored on the 10,000 CIFAR-10 *test* images: NMSE, PSNR, perplexity, fraction of
 
 ``--recipe vqvae`` changes only what the issue allows: codebook initialised by k-means++ on the
 first batch, dead codes restarted, a warm-up and cosine learning-rate schedule with a higher
-peak, and wider residual blocks.  Prints one markdown row per run.
+peak, wider residual blocks (64 instead of 32), and bf16 autocast for speed (the quantiser's
+search and EMA stay fp32).  Prints one markdown row per run.
 """
 
 from __future__ import annotations
@@ -29,9 +30,9 @@ from vqvae.eval import evaluate_reconstruction
 
 RECIPES = {
     "published": dict(model=dict(init="random", restart_after=None), lr=3e-4, schedule="constant",
-                      warmup=0),
+                      warmup=0, amp=False),
     "vqvae": dict(model=dict(init="kmeans++", restart_after=100, residual_hidden=64),
-                  lr=7e-4, schedule="cosine", warmup=500),
+                  lr=7e-4, schedule="cosine", warmup=500, amp=True),
 }
 
 
@@ -78,7 +79,8 @@ def main() -> None:
         pos += args.batch_size
         for g in opt.param_groups:
             g["lr"] = lr_at(step, args.steps, recipe["lr"], recipe["schedule"], recipe["warmup"])
-        out = model(x)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=recipe["amp"]):
+            out = model(x)
         loss = out.recon_loss / variance + out.quantizer_loss
         opt.zero_grad(set_to_none=True)
         loss.backward()
