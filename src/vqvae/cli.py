@@ -4,7 +4,9 @@ vqvae train [--dataset cifar10 --data PATH] [--preset NAME] [--config FILE] [--s
 vqvae reconstruct RUN IMAGE... -o OUT
 vqvae encode RUN DATA -o codes.npy
 vqvae decode RUN codes.npy -o OUT
-vqvae evaluate RUN [--split test]
+vqvae evaluate RUN [--split test] [--prior [DIR]]
+vqvae train-prior RUN [--steps N] [--out RUN/prior] [--set prior.channels=64]
+vqvae sample RUN [-n 64] [--class C] [--temperature T] [--seed S] -o samples.png
 vqvae demo
 """
 
@@ -13,6 +15,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 import time
 import warnings
@@ -73,6 +76,9 @@ def cmd_train(args) -> int:
     from .train.vqvae_task import VQVAETask
 
     config = _run_config(args)
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not args.out:
+        raise UsageError("with torchrun, pass --out DIR: every process must use the same run "
+                         "folder")
     info = setup(args.device)
     out = Path(args.out or f"runs/{time.strftime('%Y%m%d-%H%M%S')}-{config.data.dataset}")
     if not args.resume and (out / "checkpoints").exists():
@@ -154,6 +160,8 @@ def cmd_evaluate(args) -> int:
     print(f"{dataset} {args.split} split, {len(split)} images:")
     for k, v in result.metrics.items():
         print(f"  {k:20s} {v:.6g}")
+    if args.prior is not None:
+        _evaluate_prior(args, model, split)
     return 0
 
 
@@ -300,6 +308,250 @@ def cmd_demo(args) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------- priors
+def cmd_train_prior(args) -> int:
+    from .priors import PixelCNNPrior
+    from .priors.codes import cached_codes, checkpoint_weights, file_sha256
+    from .train.distributed import setup, teardown
+    from .train.loop import Trainer
+    from .train.prior_task import (
+        PriorRunConfig,
+        PriorTask,
+        apply_prior_override,
+        build_data_config,
+        build_prior_config,
+        build_train_config,
+    )
+
+    run = Path(args.run)
+    out = Path(args.out) if args.out else run / "prior"
+    if not args.resume and (out / "checkpoints").exists():
+        raise UsageError(f"{out} already holds a prior; pass --resume to continue it or "
+                         "choose another --out")
+    vqvae = load_model(run)
+    weights = checkpoint_weights(run)
+    run_json = out / "run.json"
+    resumed = args.resume and run_json.is_file()
+    data = json.loads(run_json.read_text()) if resumed else {"data": _run_data_config(run)}
+    source = str(run_json) if resumed else "flags"
+    flags = {("data", "dataset"): args.dataset, ("data", "path"): args.data,
+             ("train", "steps"): args.steps, ("train", "batch_size"): args.batch_size,
+             ("train", "lr"): args.lr, ("train", "seed"): args.seed}
+    for (section, key), value in flags.items():
+        if value is not None:
+            data.setdefault(section, {})[key] = value
+    if args.no_progress:
+        data.setdefault("train", {})["progress"] = False
+    for assignment in args.set or []:
+        apply_prior_override(data, assignment)
+    if not data.get("data", {}).get("dataset"):
+        raise UsageError(f"{run}: no run.json saying which data it was trained on; pass "
+                         "--dataset (and --data)")
+    d = build_data_config(data["data"], source)
+    train_cfg = build_train_config(data.get("train", {}), source)
+
+    info = setup(args.device)
+    try:
+        size = d.size or vqvae.config.image_size
+        with warnings.catch_warnings():
+            warnings.simplefilter("once")
+            train = load_image_dataset(d.dataset, d.path, "train", size, **d.options)
+            test = load_image_dataset(d.dataset, d.path, "test", size, **d.options)
+        key = {**dataclasses.asdict(d), "size": size}
+        prior_cfg = build_prior_config(data.get("prior", {}), vqvae.config,
+                                       len(train.class_names), source)
+        if len(train) < train_cfg.batch_size:
+            raise UsageError(f"{d.dataset} train split: {len(train)} images, fewer than "
+                             f"one batch of {train_cfg.batch_size}; pass a smaller --batch-size")
+        log = print if info.is_main else (lambda _: None)
+        sha = file_sha256(weights)
+
+        def codes(split, dataset):
+            return cached_codes(vqvae, sha, dataset, split, run, key, device=info.device,
+                                progress=train_cfg.progress, log=log)
+
+        if info.is_main:  # the other ranks then find the cache
+            train_codes, test_codes = codes("train", train), codes("test", test)
+        if info.world > 1:
+            torch.distributed.barrier()
+        if not info.is_main:
+            train_codes, test_codes = codes("train", train), codes("test", test)
+        config = PriorRunConfig(str(run), prior_cfg, train_cfg, d)
+        torch.manual_seed(train_cfg.seed)
+        prior = PixelCNNPrior(prior_cfg)
+        metadata = {"vqvae_run": str(run), "vqvae_weights_sha256": sha,
+                    "vqvae_config": vqvae.config.to_dict(),
+                    "class_names": list(train.class_names) if prior_cfg.num_classes else []}
+        task = PriorTask(prior, vqvae, class_names=metadata["class_names"],
+                         eval_data=test_codes, metadata=metadata, seed=train_cfg.seed)
+        if info.is_main:
+            kind = (f"class-conditional ({prior_cfg.num_classes} classes)"
+                    if prior_cfg.num_classes else "unconditional")
+            print(f"prior: gated PixelCNN, {kind}, {prior_cfg.layers} layers of "
+                  f"{prior_cfg.channels} channels, "
+                  f"{sum(p.numel() for p in prior.parameters()) / 1e6:.2f} M parameters, over "
+                  f"{_latents(prior_cfg.latent_shape)} codes of K={prior_cfg.num_codes}; "
+                  f"{len(train_codes)} training / {len(test_codes)} test grids; run folder {out}")
+        trainer = Trainer(task, train_codes, train_cfg, out, val_data=test_codes, dist_info=info,
+                          run_config=config.to_dict())
+        last = trainer.fit(resume=args.resume)
+    finally:
+        teardown()
+    if info.is_main:
+        print(f"\ntrained {trainer.step} steps; last logged: "
+              + ", ".join(f"{k} {v:.4g}" for k, v in last.items()))
+        if task.final_metrics:
+            print("test codes: " + ", ".join(f"{k} {v:.4g}"
+                                             for k, v in task.final_metrics.items()))
+        print(f"  samples     {out / 'samples.png'}")
+        print(f"  metrics     {out / 'metrics.csv'} (TensorBoard: {out / 'tensorboard'})")
+        print(f"  checkpoint  {out / 'checkpoints' / 'best'} (and last)")
+        print(f"  next        vqvae sample {run} -o samples.png; vqvae evaluate {run} --prior")
+    return 0
+
+
+def _sha(path: Path) -> str:
+    from .priors.codes import file_sha256
+
+    return file_sha256(path)
+
+
+def _latents(shape) -> str:
+    return " x ".join(map(str, (*shape[1:], shape[0]) if len(shape) == 3 else shape))
+
+
+def _load_prior(prior_dir: Path, run: str | Path, vqvae: VQVAE, device: str):
+    """The prior in ``prior_dir``, refused unless it models ``vqvae``'s codes."""
+    from .priors import PixelCNNPrior
+    from .priors.codes import checkpoint_weights
+
+    if not prior_dir.exists():
+        raise UsageError(f"{prior_dir}: no prior here; train one with: vqvae train-prior {run}")
+    prior = PixelCNNPrior.from_pretrained(prior_dir, map_location=device)
+    mismatch = prior.config.grid_mismatch(vqvae.config)
+    if mismatch:
+        raise CheckpointError(f"{prior_dir}: this prior was trained on another VQ-VAE's codes "
+                              f"({mismatch} in {run}); train one for it with: "
+                              f"vqvae train-prior {run}")
+    trained_on = prior.metadata.get("vqvae_weights_sha256")
+    if trained_on and trained_on != _sha(checkpoint_weights(run)):
+        print(f"warning: {prior_dir} was trained on the codes of another checkpoint of a "
+              f"VQ-VAE of this shape ({prior.metadata.get('vqvae_run', '?')}); the codes may "
+              "mean other things to it", file=sys.stderr)
+    return prior
+
+
+def cmd_sample(args) -> int:
+    import random
+
+    from .images import grid, save_png
+
+    device = args.device or "cpu"
+    model = load_model(args.run, device)
+    prior_dir = Path(args.prior) if args.prior else Path(args.run) / "prior"
+    prior = _load_prior(prior_dir, args.run, model, device)
+    if args.n < 1:
+        raise UsageError(f"-n must be at least 1, got {args.n}")
+    if not args.temperature > 0:
+        raise UsageError(f"--temperature must be positive, got {args.temperature}")
+    classes = prior.config.num_classes
+    names = list(prior.metadata.get("class_names") or [])
+    listing = ", ".join(f"{i} = {n}" for i, n in enumerate(names[:20])) or "no names stored"
+    if args.class_ is not None:
+        if classes == 0:
+            raise UsageError(f"--class {args.class_}: {prior_dir} is an unconditional prior")
+        if args.class_ in names:
+            label = names.index(args.class_)
+        elif args.class_.lstrip("-").isdigit():
+            label = int(args.class_)
+        else:
+            raise UsageError(f"--class {args.class_}: not a class index or name; this prior "
+                             f"has {classes} classes, 0 to {classes - 1} ({listing})")
+        if not 0 <= label < classes:
+            raise UsageError(f"--class {args.class_}: out of range; this prior has {classes} "
+                             f"classes, 0 to {classes - 1} ({listing})")
+        labels = torch.full((args.n,), label, dtype=torch.long)
+        nrow, what = min(8, args.n), f"class {label}" + (f" ({names[label]})" if names else "")
+    elif classes:
+        labels = torch.arange(args.n) % classes  # column c: class c
+        nrow = classes if classes <= 16 else min(8, args.n)
+        what = f"classes 0 to {classes - 1} in turn ({listing})"
+    else:
+        labels, nrow, what = None, min(8, args.n), "unconditional"
+    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**31)
+    generator = torch.Generator(device).manual_seed(seed)
+    t0 = time.perf_counter()
+    codes = prior.sample(args.n, None if labels is None else labels.to(device),
+                         temperature=args.temperature, generator=generator)
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize()
+    seconds = time.perf_counter() - t0
+    with torch.no_grad():
+        images = torch.cat([model.decode(codes[s : s + 256]) for s in range(0, args.n, 256)])
+    out = save_png(grid(images, nrow), args.output)
+    print(f"sampled {args.n} code grids of {_latents(prior.config.latent_shape)} in "
+          f"{seconds:.2f} s on {device} (seed {seed}, temperature {args.temperature}, {what})")
+    print(f"decoded images: {out}")
+    return 0
+
+
+def _evaluate_prior(args, model: VQVAE, split) -> None:
+    import math
+
+    from .eval.bits_per_dim import bits_per_dim
+
+    device = args.device or "cpu"
+    prior_dir = Path(args.prior) if args.prior else Path(args.run) / "prior"
+    prior = _load_prior(prior_dir, args.run, model, device)
+    classes = prior.config.num_classes
+    if classes and len(split) and not 0 <= split.labels.min() <= split.labels.max() < classes:
+        raise UsageError(f"{prior_dir}: a prior of {classes} classes, but the {args.split} "
+                         f"split has labels up to {split.labels.max()}")
+    r = bits_per_dim(model, prior, split, device=device)
+    print(f"prior {prior_dir}, {r.latents} latents per image, K={r.num_codes}:")
+    print(f"  {'nll_z_per_latent':20s} {r.nll_z_per_latent:.6g} nats "
+          f"(uniform prior: ln K = {math.log(r.num_codes):.6g})")
+    print(f"  {'nll_z_nats':20s} {r.nll_z:.6g} per image (uniform prior: {r.nll_z_uniform:.6g})")
+    if r.bpd is None:
+        print("  bpd: needs a discrete likelihood p(x | z_q) (model.likelihood categorical or "
+              "logistic_mixture, or gaussian with gaussian_std)")
+    else:
+        print(f"  {'bpd':20s} {r.bpd:.6g} with the prior (uniform prior: "
+              f"{r.bpd_uniform_prior:.6g})")
+
+
+def _add_prior_parsers(sub) -> None:
+    t = sub.add_parser("train-prior", help="train a PixelCNN prior over a trained VQ-VAE's codes")
+    t.add_argument("run", help="the VQ-VAE's run folder")
+    t.add_argument("--dataset", choices=["vizdoom", "cifar10", "mnist", "folder"],
+                   help="default: the run's (run.json)")
+    t.add_argument("--data", help="where the data set is (default: the run's)")
+    t.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE",
+                   help="override one setting of prior, train or data, e.g. "
+                        "--set prior.channels=64")
+    t.add_argument("--steps", type=int)
+    t.add_argument("--batch-size", type=int)
+    t.add_argument("--lr", type=float)
+    t.add_argument("--seed", type=int)
+    t.add_argument("--device", help="cpu or cuda (default: cuda if available)")
+    t.add_argument("--out", help="the prior's run folder (default: RUN/prior)")
+    t.add_argument("--resume", action="store_true", help="continue the prior's run in --out")
+    t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    t.set_defaults(func=cmd_train_prior)
+
+    s = sub.add_parser("sample", help="sample new images: codes from the prior, then decode")
+    s.add_argument("run", help="the VQ-VAE's run folder")
+    s.add_argument("-n", type=int, default=64, help="how many (default 64)")
+    s.add_argument("--class", dest="class_", metavar="C",
+                   help="class index (or name) for a class-conditional prior")
+    s.add_argument("--temperature", type=float, default=1.0)
+    s.add_argument("--seed", type=int, help="default: a random one (printed)")
+    s.add_argument("--prior", metavar="DIR", help="the prior (default: RUN/prior)")
+    s.add_argument("--device", help="cpu (default) or cuda")
+    s.add_argument("-o", "--output", required=True, help="the .png grid to write")
+    s.set_defaults(func=cmd_sample)
+
+
 # ---------------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="vqvae", description="VQ-VAE: discrete representations.")
@@ -357,7 +609,11 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--dataset", choices=["vizdoom", "cifar10", "mnist", "folder"])
     v.add_argument("--data")
     v.add_argument("--device")
+    v.add_argument("--prior", nargs="?", const="", metavar="DIR",
+                   help="also the prior's NLL and the bits/dim with it (default DIR: RUN/prior)")
     v.set_defaults(func=cmd_evaluate)
+
+    _add_prior_parsers(sub)
 
     m = sub.add_parser("demo", help="a short vector-quantiser demonstration")
     m.set_defaults(func=cmd_demo)

@@ -1,0 +1,309 @@
+"""A gated PixelCNN prior over VQ-VAE codes (section 3.2 of the VQ-VAE paper).
+
+    codes (B, h, w) [(B, G, h, w)] --embedding, E per group--> (B, G E, h, w)
+        --L gated layers (vertical + horizontal stacks, ``gated.py``)--> skips summed (B, F, h, w)
+        --ReLU, 1x1, ReLU, 1x1--> logits (B, K, h, w) [(B, K, G, h, w)]
+
+The order of the autoregressive factorisation is raster over positions (row by row, left to
+right) and, within a position, the groups g = 0 .. G-1: the logits of group g at position p
+depend on the codes at every earlier position (all groups) and on groups < g at p.  How the
+masks enforce it is explained in ``gated.py``; ``tests/priors/test_pixelcnn.py`` checks it with
+gradients.
+
+``sample`` draws every sample of a batch together, position by position, and by default
+recomputes only what a new code changes (``sampling.py``): about one forward pass in all,
+instead of one per latent.
+
+A prior is saved like a VQ-VAE: ``config.json`` (the ``PixelCNNConfig`` and free-form
+``metadata``, e.g. which VQ-VAE's codes it was trained on) beside ``model.safetensors``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import CheckpointError
+from ..model import _check_tensors, _read_weights, resolve_checkpoint
+from .gated import GatedLayer, MaskedConv2d, group_mask, hidden_labels, pointwise
+
+FORMAT_VERSION = 1
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+MODEL_NAME = "PixelCNNPrior"
+
+
+@dataclass(frozen=True)
+class PixelCNNConfig:
+    """Everything that determines a ``PixelCNNPrior``.
+
+    The code grid (``num_codes``, ``groups``, ``height``, ``width``) must be the VQ-VAE's
+    (``for_vqvae``); the sizes are this package's choice (the VQ-VAE paper gives none for its
+    priors): 15 layers of 128 channels with 5 x 5 stacks reach 31 rows up, the whole 32 x 32
+    grid of the ImageNet model.
+
+    Attributes:
+        num_codes: K, codes per codebook; the output is a K-way softmax.
+        groups: G codebooks per position, generated in order 0 .. G-1.
+        height, width: h, w of the code grid.
+        channels: F, hidden channels of each stack.
+        layers: L gated layers.
+        kernel_size: k, odd; each layer reaches k // 2 rows up and columns left.
+        num_classes: > 0 for a class-conditional prior (a learned bias per class in every
+            gate); 0: unconditional.
+    """
+
+    num_codes: int = 512
+    groups: int = 1
+    height: int = 16
+    width: int = 16
+    channels: int = 128
+    layers: int = 15
+    kernel_size: int = 5
+    num_classes: int = 0
+
+    def __post_init__(self) -> None:
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise TypeError(f"PixelCNNConfig.{field.name} must be an int, got {value!r}")
+        for name in ("num_codes", "groups", "height", "width", "channels", "layers"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.kernel_size < 3 or self.kernel_size % 2 == 0:
+            raise ValueError(f"kernel_size must be odd and >= 3, got {self.kernel_size}")
+        if self.num_classes < 0:
+            raise ValueError(f"num_classes must be >= 0, got {self.num_classes}")
+        if self.groups > 1 and self.channels < 2 * self.groups - 1:
+            raise ValueError(f"channels must be at least 2 groups - 1 = {2 * self.groups - 1} "
+                             f"(each group needs its own channels), got {self.channels}")
+
+    @property
+    def latent_shape(self) -> tuple[int, ...]:
+        """Shape of one sample's codes: (h, w), or (G, h, w) when groups > 1."""
+        hw = (self.height, self.width)
+        return hw if self.groups == 1 else (self.groups, *hw)
+
+    @property
+    def embedding_dim(self) -> int:
+        """E, the width of each group's code embedding: ceil(F / G)."""
+        return -(-self.channels // self.groups)
+
+    @classmethod
+    def for_vqvae(cls, vqvae_config, **overrides) -> PixelCNNConfig:
+        """The grid of a ``VQVAEConfig`` (K, G, h, w), with the other fields from ``overrides``."""
+        *_, h, w = vqvae_config.latent_shape
+        return cls(num_codes=vqvae_config.num_codes, groups=vqvae_config.groups, height=h,
+                   width=w, **overrides)
+
+    def grid_mismatch(self, vqvae_config) -> str | None:
+        """Why codes of ``vqvae_config`` do not fit this prior, or None if they do."""
+        mine = (self.num_codes, self.latent_shape)
+        theirs = (vqvae_config.num_codes, tuple(vqvae_config.latent_shape))
+        if mine == theirs:
+            return None
+        return (f"the prior models K={self.num_codes} codes on a {_grid(self.latent_shape)} "
+                f"grid, the VQ-VAE makes K={theirs[0]} codes on a {_grid(theirs[1])} grid")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> PixelCNNConfig:
+        """The inverse of ``to_dict``; unknown keys are rejected, missing ones take defaults."""
+        if not isinstance(data, dict):
+            raise TypeError(f"a PixelCNNConfig is read from a dict, got {type(data).__name__}")
+        unknown = sorted(set(data) - {f.name for f in dataclasses.fields(cls)})
+        if unknown:
+            raise ValueError(f"unknown PixelCNNConfig keys: {', '.join(map(repr, unknown))}")
+        return cls(**data)
+
+
+def _grid(shape) -> str:
+    return " x ".join(map(str, shape[1:] + shape[:1] if len(shape) == 3 else shape))
+
+
+class PixelCNNPrior(nn.Module):
+    """Gated PixelCNN over code grids, built from a ``PixelCNNConfig``."""
+
+    def __init__(self, config: PixelCNNConfig | None = None) -> None:
+        super().__init__()
+        c = self.config = config if config is not None else PixelCNNConfig()
+        self.metadata: dict = {}  # saved with the weights (e.g. which VQ-VAE made the codes)
+        e = c.embedding_dim
+        self.embedding = nn.Embedding(c.groups * c.num_codes, e)
+        self.register_buffer("offsets", torch.arange(c.groups) * c.num_codes, persistent=False)
+        in_labels = torch.arange(c.groups).repeat_interleave(e)
+        labels = hidden_labels(c.channels, c.groups)
+        self.layers = nn.ModuleList(
+            GatedLayer(in_labels if i == 0 else labels, labels, c.kernel_size, c.num_classes,
+                       first=i == 0, last=i == c.layers - 1)
+            for i in range(c.layers)
+        )
+        out_labels = torch.arange(c.groups).repeat_interleave(c.num_codes)
+        self.head = pointwise(labels, labels)
+        mask = group_mask(out_labels, labels, strict=False)[:, :, None, None]
+        self.logits = MaskedConv2d(c.channels, c.groups * c.num_codes, 1, mask)
+
+    # ------------------------------------------------------------------ the network
+    def _grouped(self, codes: torch.Tensor) -> torch.Tensor:
+        """codes (B, h, w) [(B, G, h, w)] -> (B, G, h, w), checked."""
+        c = self.config
+        shape = tuple(codes.shape[1:])
+        if (len(shape) != len(c.latent_shape) or shape[:-2] != c.latent_shape[:-2]
+                or shape[-1] != c.width or not 1 <= shape[-2] <= c.height):
+            raise ValueError(f"codes must be (B, {', '.join(map(str, c.latent_shape))}) "
+                             f"(or fewer rows), got {tuple(codes.shape)}")
+        return codes[:, None] if c.groups == 1 else codes
+
+    def embed(self, codes: torch.Tensor) -> torch.Tensor:
+        """codes (B, h, w) [(B, G, h, w)] int -> (B, G E, h, w), group g in [g E, (g+1) E)."""
+        x = self.embedding(self._grouped(codes) + self.offsets[:, None, None])  # (B, G, h, w, E)
+        return x.permute(0, 1, 4, 2, 3).flatten(1, 2)
+
+    def logits_from_embedding(self, x: torch.Tensor,
+                              labels: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, G E, h, w) embedded codes -> logits (B, K, h, w) [(B, K, G, h, w)].
+
+        ``forward`` = ``logits_from_embedding(embed(codes))``; separate so that gradients with
+        respect to the embedding can show what each output depends on.
+        """
+        labels = self._labels(labels, x.shape[0], x.device)
+        v, h, skips = x, x, 0
+        for layer in self.layers:
+            v, h, skip = layer(v, h, labels)
+            skips = skips + skip
+        out = self.logits(F.relu(self.head(F.relu(skips))))  # (B, G K, h, w)
+        b, _, height, width = out.shape
+        out = out.view(b, self.config.groups, self.config.num_codes, height, width)
+        return out[:, 0] if self.config.groups == 1 else out.transpose(1, 2)
+
+    def forward(self, codes: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """codes (B, h, w) [(B, G, h, w)], labels (B,) -> logits (B, K, h, w) [(B, K, G, h, w)].
+
+        The logits at a position (and group) are those of p(code | earlier codes, label).
+        ``codes`` may hold only the first rows (B, [G,] r, w): rows never depend on later ones.
+        """
+        return self.logits_from_embedding(self.embed(codes), labels)
+
+    def nll(self, codes: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """(B,) -log p(codes | label) in nats, summed over the h w G latents."""
+        logits = self(codes, labels)
+        return F.cross_entropy(logits.float(), codes.long(), reduction="none").flatten(1).sum(1)
+
+    def _labels(self, labels, batch: int, device) -> torch.Tensor | None:
+        k = self.config.num_classes
+        if k == 0:
+            if labels is not None:
+                raise ValueError("this prior is unconditional (num_classes=0); pass no labels")
+            return None
+        if labels is None:
+            raise ValueError(f"this prior is class-conditional ({k} classes); pass labels")
+        labels = torch.as_tensor(labels, device=device).long().reshape(-1)
+        if labels.numel() == 1:
+            labels = labels.expand(batch)
+        if labels.shape != (batch,):
+            raise ValueError(f"labels must be ({batch},), got {tuple(labels.shape)}")
+        if labels.numel() and (labels.min() < 0 or labels.max() >= k):
+            raise ValueError(f"class labels must be in [0, {k}), got {labels.tolist()}")
+        return labels
+
+    # ------------------------------------------------------------------ sampling
+    @torch.no_grad()
+    def sample(self, n: int, labels: torch.Tensor | int | None = None, temperature: float = 1.0,
+               generator: torch.Generator | None = None, cache: bool = True) -> torch.Tensor:
+        """Draws n code grids, all n in one batch -> (n, h, w) [(n, G, h, w)] int64.
+
+        Args:
+            labels: (n,) class indices, or one for all (class-conditional priors only).
+            temperature: the logits are divided by it (< 1: more typical samples).
+            generator: the random source (on the model's device), for reproducible samples.
+            cache: keep each layer's rows and recompute only the current column per latent
+                (about one forward pass in all); False: recompute the network on rows
+                0 .. i for every latent of row i (a reference, h w G / 2 forward passes).
+        """
+        from .sampling import sample_cached, sample_recomputed
+
+        if temperature <= 0 or not math.isfinite(temperature):
+            raise ValueError(f"temperature must be positive, got {temperature}")
+        device = self.offsets.device
+        labels = self._labels(labels, n, device)
+        fn = sample_cached if cache else sample_recomputed
+        return fn(self, n, labels, temperature, generator)
+
+    # ------------------------------------------------------------------ checkpoints
+    def save_pretrained(self, directory: str | os.PathLike) -> None:
+        """Writes ``config.json`` and ``model.safetensors`` into ``directory`` (created)."""
+        from safetensors.torch import save_file
+
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        tensors = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
+        tmp = directory / (WEIGHTS_NAME + ".tmp")
+        save_file(tensors, str(tmp), metadata={"format": "pt",
+                                               "format_version": str(FORMAT_VERSION)})
+        os.replace(tmp, directory / WEIGHTS_NAME)
+        config = {"format_version": FORMAT_VERSION, "model": MODEL_NAME,
+                  "config": self.config.to_dict(), "metadata": self.metadata}
+        tmp = directory / (CONFIG_NAME + ".tmp")
+        tmp.write_text(json.dumps(config, indent=2) + "\n")
+        os.replace(tmp, directory / CONFIG_NAME)
+
+    @classmethod
+    def from_pretrained(cls, directory: str | os.PathLike,
+                        map_location: str | torch.device = "cpu") -> PixelCNNPrior:
+        """Rebuilds the prior from ``config.json``, loads ``model.safetensors``; eval mode.
+
+        ``directory`` is a folder written by ``save_pretrained`` or a training run folder, whose
+        ``checkpoints/best`` (else ``checkpoints/last``) is then loaded.
+        """
+        directory = resolve_checkpoint(Path(directory))
+        config_path, weights_path = directory / CONFIG_NAME, directory / WEIGHTS_NAME
+        config, metadata = read_prior_config(config_path)
+        model = cls(config)
+        model.metadata = metadata
+        state = _read_weights(weights_path)
+        _check_tensors(model.state_dict(), state, weights_path, config_path)
+        try:
+            model.load_state_dict(state)
+        except RuntimeError as error:
+            raise CheckpointError(f"{weights_path}: {error}") from error
+        return model.to(map_location).eval()
+
+
+def read_prior_config(path: Path) -> tuple[PixelCNNConfig, dict]:
+    """The (config, metadata) saved in ``path`` (a prior's config.json), or a CheckpointError."""
+    if not path.is_file():
+        raise CheckpointError(f"{path}: missing (a prior checkpoint holds {CONFIG_NAME} and "
+                              f"{WEIGHTS_NAME})")
+    try:
+        data = json.loads(path.read_bytes())
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise CheckpointError(f"{path}: invalid JSON ({error})") from error
+    if not isinstance(data, dict) or data.get("model") != MODEL_NAME or "config" not in data:
+        found = data.get("model") if isinstance(data, dict) else None
+        raise CheckpointError(f"{path}: not a {MODEL_NAME} config (expected 'model': "
+                              f"'{MODEL_NAME}' and a 'config', found model {found!r})")
+    version = data.get("format_version")
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise CheckpointError(f"{path}: format_version must be a positive integer, "
+                              f"got {version!r}")
+    if version > FORMAT_VERSION:
+        raise CheckpointError(f"{path}: format_version {version} is newer than this vqvae "
+                              f"supports ({FORMAT_VERSION}); upgrade vqvae")
+    try:
+        config = PixelCNNConfig.from_dict(data["config"])
+    except (TypeError, ValueError) as error:
+        raise CheckpointError(f"{path}: {error}") from error
+    metadata = data.get("metadata") or {}
+    if not isinstance(metadata, dict):
+        raise CheckpointError(f"{path}: 'metadata' must be an object, got {metadata!r}")
+    return config, metadata
