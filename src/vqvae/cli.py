@@ -13,12 +13,9 @@ vqvae demo
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
-import os
 import sys
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -27,13 +24,10 @@ import torch
 from . import __version__
 from .config import ConfigError, RunConfig, apply_override, read_config_file
 from .data import DataError, load_image_dataset
-from .errors import CheckpointError
+from .errors import CheckpointError, UsageError
 from .model import VQVAE
 from .train.loop import TrainingDiverged
-
-
-class UsageError(ValueError):
-    """Bad command-line input; printed without a traceback."""
+from .train.runs import latents_text, load_prior, run_data_config, train_prior, train_vqvae
 
 
 # ---------------------------------------------------------------------------- train
@@ -71,60 +65,33 @@ def _run_config(args) -> RunConfig:
 
 
 def cmd_train(args) -> int:
-    from .train.distributed import setup, teardown
-    from .train.loop import Trainer
-    from .train.vqvae_task import VQVAETask
+    train_vqvae(_run_config(args), args.out, resume=args.resume, device=args.device)
+    return 0
 
-    config = _run_config(args)
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not args.out:
-        raise UsageError("with torchrun, pass --out DIR: every process must use the same run "
-                         "folder")
-    info = setup(args.device)
-    out = Path(args.out or f"runs/{time.strftime('%Y%m%d-%H%M%S')}-{config.data.dataset}")
-    if not args.resume and (out / "checkpoints").exists():
-        raise UsageError(
-            f"{out} already holds a run; pass --resume to continue it or choose another --out"
-        )
-    d = config.data
-    with warnings.catch_warnings():
-        warnings.simplefilter("once")
-        train = load_image_dataset(d.dataset, d.path, "train", d.size, **d.options)
-        test = load_image_dataset(d.dataset, d.path, "test", d.size, **d.options)
-    c, h, w = train.image_shape
-    model_cfg = config.model
-    if (c, h) != (model_cfg.image_channels, model_cfg.image_size) or h != w:
-        model_cfg = dataclasses.replace(model_cfg, image_channels=c, image_size=h)
-        config.model = model_cfg
-    if info.is_main:
-        print(
-            f"data: {train} / test {len(test)} images; model: {config.preset} preset, "
-            f"{sum(p.numel() for p in VQVAE(model_cfg).parameters()) / 1e6:.2f} M parameters; "
-            f"run folder: {out}"
-        )
-    torch.manual_seed(config.train.seed)
-    model = VQVAE(model_cfg)
-    g = torch.Generator().manual_seed(1234)
-    preview_idx = torch.randperm(len(test), generator=g)[:16].tolist()
-    preview = torch.stack([test[i][0] for i in preview_idx])
-    task = VQVAETask(model, train.variance, preview, eval_data=test)
-    trainer = Trainer(
-        task, train, config.train, out, val_data=test, dist_info=info, run_config=config.to_dict()
+
+def cmd_train_prior(args) -> int:
+    flags = {
+        ("data", "dataset"): args.dataset,
+        ("data", "path"): args.data,
+        ("train", "steps"): args.steps,
+        ("train", "batch_size"): args.batch_size,
+        ("train", "lr"): args.lr,
+        ("train", "seed"): args.seed,
+    }
+    settings: dict = {}
+    for (section, key), value in flags.items():
+        if value is not None:
+            settings.setdefault(section, {})[key] = value
+    if args.no_progress:
+        settings.setdefault("train", {})["progress"] = False
+    train_prior(
+        args.run,
+        settings=settings,
+        assignments=args.set or [],
+        out=args.out,
+        resume=args.resume,
+        device=args.device,
     )
-    try:
-        last = trainer.fit(resume=args.resume)
-    finally:
-        teardown()
-    if info.is_main:
-        print(
-            f"\ntrained {trainer.step} steps; last logged: "
-            + ", ".join(f"{k} {v:.4g}" for k, v in last.items())
-        )
-        if task.final_metrics:
-            print("test split: " + ", ".join(f"{k} {v:.4g}" for k, v in task.final_metrics.items()))
-        print(f"  reconstructions  {out / 'reconstructions.png'}")
-        print(f"  code usage plot  {out / 'codebook_usage.png'}")
-        print(f"  metrics          {out / 'metrics.csv'} (TensorBoard: {out / 'tensorboard'})")
-        print(f"  checkpoint       {out / 'checkpoints' / 'best'} (and last)")
     return 0
 
 
@@ -133,16 +100,11 @@ def load_model(run: str | Path, device: str = "cpu") -> VQVAE:
     return VQVAE.from_pretrained(run, map_location=device)
 
 
-def _run_data_config(run: Path) -> dict:
-    p = Path(run) / "run.json"
-    return json.loads(p.read_text()).get("data", {}) if p.is_file() else {}
-
-
 def cmd_evaluate(args) -> int:
     from .eval.reconstruction import evaluate_reconstruction
 
     model = load_model(args.run, args.device or "cpu")
-    d = _run_data_config(Path(args.run))
+    d = run_data_config(args.run)
     dataset = args.dataset or d.get("dataset")
     if dataset is None:
         raise UsageError(
@@ -309,138 +271,6 @@ def cmd_demo(args) -> int:
 
 
 # ---------------------------------------------------------------------------- priors
-def cmd_train_prior(args) -> int:
-    from .priors import PixelCNNPrior
-    from .priors.codes import cached_codes, checkpoint_weights, file_sha256
-    from .train.distributed import setup, teardown
-    from .train.loop import Trainer
-    from .train.prior_task import (
-        PriorRunConfig,
-        PriorTask,
-        apply_prior_override,
-        build_data_config,
-        build_prior_config,
-        build_train_config,
-    )
-
-    run = Path(args.run)
-    out = Path(args.out) if args.out else run / "prior"
-    if not args.resume and (out / "checkpoints").exists():
-        raise UsageError(f"{out} already holds a prior; pass --resume to continue it or "
-                         "choose another --out")
-    vqvae = load_model(run)
-    weights = checkpoint_weights(run)
-    run_json = out / "run.json"
-    resumed = args.resume and run_json.is_file()
-    data = json.loads(run_json.read_text()) if resumed else {"data": _run_data_config(run)}
-    source = str(run_json) if resumed else "flags"
-    flags = {("data", "dataset"): args.dataset, ("data", "path"): args.data,
-             ("train", "steps"): args.steps, ("train", "batch_size"): args.batch_size,
-             ("train", "lr"): args.lr, ("train", "seed"): args.seed}
-    for (section, key), value in flags.items():
-        if value is not None:
-            data.setdefault(section, {})[key] = value
-    if args.no_progress:
-        data.setdefault("train", {})["progress"] = False
-    for assignment in args.set or []:
-        apply_prior_override(data, assignment)
-    if not data.get("data", {}).get("dataset"):
-        raise UsageError(f"{run}: no run.json saying which data it was trained on; pass "
-                         "--dataset (and --data)")
-    d = build_data_config(data["data"], source)
-    train_cfg = build_train_config(data.get("train", {}), source)
-
-    info = setup(args.device)
-    try:
-        size = d.size or vqvae.config.image_size
-        with warnings.catch_warnings():
-            warnings.simplefilter("once")
-            train = load_image_dataset(d.dataset, d.path, "train", size, **d.options)
-            test = load_image_dataset(d.dataset, d.path, "test", size, **d.options)
-        key = {**dataclasses.asdict(d), "size": size}
-        prior_cfg = build_prior_config(data.get("prior", {}), vqvae.config,
-                                       len(train.class_names), source)
-        if len(train) < train_cfg.batch_size:
-            raise UsageError(f"{d.dataset} train split: {len(train)} images, fewer than "
-                             f"one batch of {train_cfg.batch_size}; pass a smaller --batch-size")
-        log = print if info.is_main else (lambda _: None)
-        sha = file_sha256(weights)
-
-        def codes(split, dataset):
-            return cached_codes(vqvae, sha, dataset, split, run, key, device=info.device,
-                                progress=train_cfg.progress, log=log)
-
-        if info.is_main:  # the other ranks then find the cache
-            train_codes, test_codes = codes("train", train), codes("test", test)
-        if info.world > 1:
-            torch.distributed.barrier()
-        if not info.is_main:
-            train_codes, test_codes = codes("train", train), codes("test", test)
-        config = PriorRunConfig(str(run), prior_cfg, train_cfg, d)
-        torch.manual_seed(train_cfg.seed)
-        prior = PixelCNNPrior(prior_cfg)
-        metadata = {"vqvae_run": str(run), "vqvae_weights_sha256": sha,
-                    "vqvae_config": vqvae.config.to_dict(),
-                    "class_names": list(train.class_names) if prior_cfg.num_classes else []}
-        task = PriorTask(prior, vqvae, class_names=metadata["class_names"],
-                         eval_data=test_codes, metadata=metadata, seed=train_cfg.seed)
-        if info.is_main:
-            kind = (f"class-conditional ({prior_cfg.num_classes} classes)"
-                    if prior_cfg.num_classes else "unconditional")
-            print(f"prior: gated PixelCNN, {kind}, {prior_cfg.layers} layers of "
-                  f"{prior_cfg.channels} channels, "
-                  f"{sum(p.numel() for p in prior.parameters()) / 1e6:.2f} M parameters, over "
-                  f"{_latents(prior_cfg.latent_shape)} codes of K={prior_cfg.num_codes}; "
-                  f"{len(train_codes)} training / {len(test_codes)} test grids; run folder {out}")
-        trainer = Trainer(task, train_codes, train_cfg, out, val_data=test_codes, dist_info=info,
-                          run_config=config.to_dict())
-        last = trainer.fit(resume=args.resume)
-    finally:
-        teardown()
-    if info.is_main:
-        print(f"\ntrained {trainer.step} steps; last logged: "
-              + ", ".join(f"{k} {v:.4g}" for k, v in last.items()))
-        if task.final_metrics:
-            print("test codes: " + ", ".join(f"{k} {v:.4g}"
-                                             for k, v in task.final_metrics.items()))
-        print(f"  samples     {out / 'samples.png'}")
-        print(f"  metrics     {out / 'metrics.csv'} (TensorBoard: {out / 'tensorboard'})")
-        print(f"  checkpoint  {out / 'checkpoints' / 'best'} (and last)")
-        print(f"  next        vqvae sample {run} -o samples.png; vqvae evaluate {run} --prior")
-    return 0
-
-
-def _sha(path: Path) -> str:
-    from .priors.codes import file_sha256
-
-    return file_sha256(path)
-
-
-def _latents(shape) -> str:
-    return " x ".join(map(str, (*shape[1:], shape[0]) if len(shape) == 3 else shape))
-
-
-def _load_prior(prior_dir: Path, run: str | Path, vqvae: VQVAE, device: str):
-    """The prior in ``prior_dir``, refused unless it models ``vqvae``'s codes."""
-    from .priors import PixelCNNPrior
-    from .priors.codes import checkpoint_weights
-
-    if not prior_dir.exists():
-        raise UsageError(f"{prior_dir}: no prior here; train one with: vqvae train-prior {run}")
-    prior = PixelCNNPrior.from_pretrained(prior_dir, map_location=device)
-    mismatch = prior.config.grid_mismatch(vqvae.config)
-    if mismatch:
-        raise CheckpointError(f"{prior_dir}: this prior was trained on another VQ-VAE's codes "
-                              f"({mismatch} in {run}); train one for it with: "
-                              f"vqvae train-prior {run}")
-    trained_on = prior.metadata.get("vqvae_weights_sha256")
-    if trained_on and trained_on != _sha(checkpoint_weights(run)):
-        print(f"warning: {prior_dir} was trained on the codes of another checkpoint of a "
-              f"VQ-VAE of this shape ({prior.metadata.get('vqvae_run', '?')}); the codes may "
-              "mean other things to it", file=sys.stderr)
-    return prior
-
-
 def cmd_sample(args) -> int:
     import random
 
@@ -449,7 +279,7 @@ def cmd_sample(args) -> int:
     device = args.device or "cpu"
     model = load_model(args.run, device)
     prior_dir = Path(args.prior) if args.prior else Path(args.run) / "prior"
-    prior = _load_prior(prior_dir, args.run, model, device)
+    prior = load_prior(prior_dir, args.run, model, device)
     if args.n < 1:
         raise UsageError(f"-n must be at least 1, got {args.n}")
     if not args.temperature > 0:
@@ -465,11 +295,15 @@ def cmd_sample(args) -> int:
         elif args.class_.lstrip("-").isdigit():
             label = int(args.class_)
         else:
-            raise UsageError(f"--class {args.class_}: not a class index or name; this prior "
-                             f"has {classes} classes, 0 to {classes - 1} ({listing})")
+            raise UsageError(
+                f"--class {args.class_}: not a class index or name; this prior "
+                f"has {classes} classes, 0 to {classes - 1} ({listing})"
+            )
         if not 0 <= label < classes:
-            raise UsageError(f"--class {args.class_}: out of range; this prior has {classes} "
-                             f"classes, 0 to {classes - 1} ({listing})")
+            raise UsageError(
+                f"--class {args.class_}: out of range; this prior has {classes} "
+                f"classes, 0 to {classes - 1} ({listing})"
+            )
         labels = torch.full((args.n,), label, dtype=torch.long)
         nrow, what = min(8, args.n), f"class {label}" + (f" ({names[label]})" if names else "")
     elif classes:
@@ -481,16 +315,22 @@ def cmd_sample(args) -> int:
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**31)
     generator = torch.Generator(device).manual_seed(seed)
     t0 = time.perf_counter()
-    codes = prior.sample(args.n, None if labels is None else labels.to(device),
-                         temperature=args.temperature, generator=generator)
+    codes = prior.sample(
+        args.n,
+        None if labels is None else labels.to(device),
+        temperature=args.temperature,
+        generator=generator,
+    )
     if torch.device(device).type == "cuda":
         torch.cuda.synchronize()
     seconds = time.perf_counter() - t0
     with torch.no_grad():
         images = torch.cat([model.decode(codes[s : s + 256]) for s in range(0, args.n, 256)])
     out = save_png(grid(images, nrow), args.output)
-    print(f"sampled {args.n} code grids of {_latents(prior.config.latent_shape)} in "
-          f"{seconds:.2f} s on {device} (seed {seed}, temperature {args.temperature}, {what})")
+    print(
+        f"sampled {args.n} code grids of {latents_text(prior.config.latent_shape)} in "
+        f"{seconds:.2f} s on {device} (seed {seed}, temperature {args.temperature}, {what})"
+    )
     print(f"decoded images: {out}")
     return 0
 
@@ -502,33 +342,46 @@ def _evaluate_prior(args, model: VQVAE, split) -> None:
 
     device = args.device or "cpu"
     prior_dir = Path(args.prior) if args.prior else Path(args.run) / "prior"
-    prior = _load_prior(prior_dir, args.run, model, device)
+    prior = load_prior(prior_dir, args.run, model, device)
     classes = prior.config.num_classes
     if classes and len(split) and not 0 <= split.labels.min() <= split.labels.max() < classes:
-        raise UsageError(f"{prior_dir}: a prior of {classes} classes, but the {args.split} "
-                         f"split has labels up to {split.labels.max()}")
+        raise UsageError(
+            f"{prior_dir}: a prior of {classes} classes, but the {args.split} "
+            f"split has labels up to {split.labels.max()}"
+        )
     r = bits_per_dim(model, prior, split, device=device)
     print(f"prior {prior_dir}, {r.latents} latents per image, K={r.num_codes}:")
-    print(f"  {'nll_z_per_latent':20s} {r.nll_z_per_latent:.6g} nats "
-          f"(uniform prior: ln K = {math.log(r.num_codes):.6g})")
+    print(
+        f"  {'nll_z_per_latent':20s} {r.nll_z_per_latent:.6g} nats "
+        f"(uniform prior: ln K = {math.log(r.num_codes):.6g})"
+    )
     print(f"  {'nll_z_nats':20s} {r.nll_z:.6g} per image (uniform prior: {r.nll_z_uniform:.6g})")
     if r.bpd is None:
-        print("  bpd: needs a discrete likelihood p(x | z_q) (model.likelihood categorical or "
-              "logistic_mixture, or gaussian with gaussian_std)")
+        print(
+            "  bpd: needs a discrete likelihood p(x | z_q) (model.likelihood categorical or "
+            "logistic_mixture, or gaussian with gaussian_std)"
+        )
     else:
-        print(f"  {'bpd':20s} {r.bpd:.6g} with the prior (uniform prior: "
-              f"{r.bpd_uniform_prior:.6g})")
+        print(
+            f"  {'bpd':20s} {r.bpd:.6g} with the prior (uniform prior: {r.bpd_uniform_prior:.6g})"
+        )
 
 
 def _add_prior_parsers(sub) -> None:
     t = sub.add_parser("train-prior", help="train a PixelCNN prior over a trained VQ-VAE's codes")
     t.add_argument("run", help="the VQ-VAE's run folder")
-    t.add_argument("--dataset", choices=["vizdoom", "cifar10", "mnist", "folder"],
-                   help="default: the run's (run.json)")
+    t.add_argument(
+        "--dataset",
+        choices=["vizdoom", "cifar10", "mnist", "folder"],
+        help="default: the run's (run.json)",
+    )
     t.add_argument("--data", help="where the data set is (default: the run's)")
-    t.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE",
-                   help="override one setting of prior, train or data, e.g. "
-                        "--set prior.channels=64")
+    t.add_argument(
+        "--set",
+        action="append",
+        metavar="SECTION.KEY=VALUE",
+        help="override one setting of prior, train or data, e.g. --set prior.channels=64",
+    )
     t.add_argument("--steps", type=int)
     t.add_argument("--batch-size", type=int)
     t.add_argument("--lr", type=float)
@@ -542,8 +395,12 @@ def _add_prior_parsers(sub) -> None:
     s = sub.add_parser("sample", help="sample new images: codes from the prior, then decode")
     s.add_argument("run", help="the VQ-VAE's run folder")
     s.add_argument("-n", type=int, default=64, help="how many (default 64)")
-    s.add_argument("--class", dest="class_", metavar="C",
-                   help="class index (or name) for a class-conditional prior")
+    s.add_argument(
+        "--class",
+        dest="class_",
+        metavar="C",
+        help="class index (or name) for a class-conditional prior",
+    )
     s.add_argument("--temperature", type=float, default=1.0)
     s.add_argument("--seed", type=int, help="default: a random one (printed)")
     s.add_argument("--prior", metavar="DIR", help="the prior (default: RUN/prior)")
@@ -609,8 +466,13 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--dataset", choices=["vizdoom", "cifar10", "mnist", "folder"])
     v.add_argument("--data")
     v.add_argument("--device")
-    v.add_argument("--prior", nargs="?", const="", metavar="DIR",
-                   help="also the prior's NLL and the bits/dim with it (default DIR: RUN/prior)")
+    v.add_argument(
+        "--prior",
+        nargs="?",
+        const="",
+        metavar="DIR",
+        help="also the prior's NLL and the bits/dim with it (default DIR: RUN/prior)",
+    )
     v.set_defaults(func=cmd_evaluate)
 
     _add_prior_parsers(sub)
