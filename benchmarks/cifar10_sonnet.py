@@ -13,7 +13,8 @@ scored on the 10,000 CIFAR-10 *test* images: NMSE, PSNR, perplexity, fraction of
 first batch, dead codes restarted, a warm-up and cosine learning-rate schedule with a higher
 peak, wider residual blocks (64 instead of 32), and bf16 autocast for speed (the quantiser's
 search and EMA stay fp32).  ``--recipe vqvae-wide`` also doubles the hidden units to 256, the
-paper's width (D = 64 and K = 512 unchanged, so the code rate is the same).  Prints one markdown row per run.
+paper's width (D = 64 and K = 512 unchanged, so the code rate is the same).  Prints one
+markdown row per run.
 """
 
 from __future__ import annotations
