@@ -1,0 +1,256 @@
+"""Speech VQ-VAE runs, as the command line starts them, and what is done with a trained one.
+
+    train_speech(SpeechRunConfig(), "runs/fsdd")              # FSDD, 8 kHz, the default sizes
+    reconstruct_wav("runs/fsdd", "in.wav", "out.wav")          # encode and decode
+    convert_wav("runs/fsdd", "in.wav", "theo", "out.wav")      # decode as another speaker
+
+``SpeechRunConfig`` is the [model] / [train] / [data] configuration of a run, saved as
+``run.json``; ``SpeechRunConfig.from_dict`` rebuilds it (for ``--resume``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import sys
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..audio import CropDataset, level_gain, load_speech_corpus, read_audio, write_audio
+from ..config import ConfigError
+from ..errors import UsageError
+from ..speech_model import PRESETS, SpeechVQVAE, SpeechVQVAEConfig
+from .distributed import setup, teardown
+from .loop import TrainConfig, Trainer
+from .speech_task import Preview, SpeechTask
+
+
+@dataclass
+class SpeechDataConfig:
+    """Which speech to train on (see ``vqvae.audio.load_speech_corpus``)."""
+
+    dataset: str = "fsdd"  # fsdd | tts_phones | vctk | folder
+    path: str | None = None  # None: the shared data folder (fsdd, tts_phones)
+    crop: int = 2048  # samples per training item, a multiple of the model's hop
+    preview_seconds: float = 0.5  # of the held-out utterance drawn in the pictures
+    eval_crops: int = 256  # test crops scored at the end of the run
+    options: dict[str, Any] = field(default_factory=dict)  # passed to the loader
+
+
+# the training recipe and data that go with each model preset (not tuned by measurement yet)
+SPEECH_TRAIN_PRESETS: dict[str, dict[str, Any]] = {
+    "default": dict(steps=2000, batch_size=16, lr=5e-4, lr_schedule="cosine", warmup_steps=100,
+                    log_every=25, image_every=500, checkpoint_every=500),
+    "paper-vctk": dict(steps=200_000, batch_size=32, lr=2e-4, log_every=100, image_every=5000,
+                       checkpoint_every=5000),
+}
+SPEECH_DATA_PRESETS: dict[str, dict[str, Any]] = {
+    "default": dict(dataset="fsdd", crop=2048),
+    "paper-vctk": dict(dataset="vctk", crop=8192, preview_seconds=1.0),
+}
+
+
+@dataclass
+class SpeechRunConfig:
+    preset: str = "default"
+    model: SpeechVQVAEConfig = field(default_factory=SpeechVQVAEConfig)
+    train: TrainConfig = field(
+        default_factory=lambda: TrainConfig(**SPEECH_TRAIN_PRESETS["default"]))
+    data: SpeechDataConfig = field(default_factory=SpeechDataConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"preset": self.preset, "model": self.model.to_dict(),
+                "train": dataclasses.asdict(self.train), "data": dataclasses.asdict(self.data)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "config") -> SpeechRunConfig:
+        """Preset defaults, then the sections of ``data``; unknown keys are refused by name."""
+        unknown = sorted(set(data) - {"preset", "model", "train", "data"})
+        if unknown:
+            raise ConfigError(f"{source}: unknown sections {unknown}; expected model, train, data")
+        preset = data.get("preset", "default")
+        if preset not in PRESETS:
+            raise ConfigError(f"{source}: unknown preset {preset!r}; expected one of "
+                              f"{', '.join(PRESETS)}")
+        model = {**PRESETS[preset].to_dict(), **data.get("model", {})}
+        train = {**SPEECH_TRAIN_PRESETS[preset], **data.get("train", {})}
+        dataset = {**SPEECH_DATA_PRESETS[preset], **data.get("data", {})}
+        try:
+            return cls(preset=preset, model=SpeechVQVAEConfig.from_dict(model),
+                       train=_build(TrainConfig, train, "train"),
+                       data=_build(SpeechDataConfig, dataset, "data"))
+        except (TypeError, ValueError) as e:
+            raise ConfigError(f"{source}: {e}") from None
+
+    @classmethod
+    def from_run(cls, run: str | Path) -> SpeechRunConfig:
+        """The configuration saved in a run folder's ``run.json``."""
+        path = Path(run) / "run.json"
+        if not path.is_file():
+            raise UsageError(f"{run}: no run.json; is it a speech training run folder?")
+        return cls.from_dict(json.loads(path.read_text()), str(path))
+
+
+def _build(cls, values: dict[str, Any], section: str):
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise ConfigError(f"unknown [{section}] keys {unknown}; expected some of {sorted(names)}")
+    return cls(**values)
+
+
+def load_speech_split(config: SpeechRunConfig, split: str):
+    """The corpus of ``split`` at the model's sample rate and level."""
+    d, m = config.data, config.model
+    options = {"sample_rate": m.sample_rate, "level": m.level, **d.options}
+    return load_speech_corpus(d.dataset, d.path, split, **options)
+
+
+def train_speech(config: SpeechRunConfig, out: str | Path | None = None, *,
+                 resume: bool = False, device: str | None = None) -> Path:
+    """Train a speech VQ-VAE as ``config`` says, in run folder ``out``; returns the folder.
+
+    ``out`` defaults to runs/DATE-TIME-speech-DATASET; ``resume`` continues the run there.
+    The model's ``num_speakers`` and ``speaker_names`` are set from the training data.
+    """
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not out:
+        raise UsageError("with torchrun, pass --out DIR: every process must use the same "
+                         "run folder")
+    info = setup(device)
+    d = config.data
+    out = Path(out or f"runs/{time.strftime('%Y%m%d-%H%M%S')}-speech-{d.dataset}")
+    if not resume and (out / "checkpoints").exists():
+        raise UsageError(f"{out} already holds a run; pass --resume to continue it or choose "
+                         "another --out")
+    hop = config.model.hop
+    if d.crop < hop or d.crop % hop:
+        raise UsageError(f"data.crop={d.crop} must be a positive multiple of the model's hop "
+                         f"({hop} samples)")
+    with warnings.catch_warnings():
+        warnings.simplefilter("once")
+        train, test = load_speech_split(config, "train"), load_speech_split(config, "test")
+    names = train.speaker_names
+    if (config.model.num_speakers, config.model.speaker_names) != (len(names), names):
+        config.model = dataclasses.replace(config.model, num_speakers=len(names),
+                                           speaker_names=names)
+    torch.manual_seed(config.train.seed)
+    model = SpeechVQVAE(config.model)
+    if info.is_main:
+        m = config.model
+        print(f"data: {train} / test {len(test)} utterances; model: {config.preset} preset, "
+              f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters, one code "
+              f"per {hop} samples, receptive field {model.receptive_field} samples "
+              f"({1000 * model.receptive_field / m.sample_rate:.0f} ms), crops of {d.crop} "
+              f"samples; run folder: {out}")
+    train_crops = CropDataset(train, d.crop, seed=config.train.seed)
+    local = config.train.batch_size // info.world
+    val_crops = CropDataset(test, d.crop, seed=config.train.seed + 1,
+                            num_crops=max(local, local * config.train.val_batches))
+    eval_crops = CropDataset(test, d.crop, seed=config.train.seed + 2, num_crops=d.eval_crops)
+    task = SpeechTask(model, preview_utterance(test, d.preview_seconds), eval_data=eval_crops,
+                      seed=config.train.seed)
+    trainer = Trainer(task, train_crops, config.train, out, val_data=val_crops, dist_info=info,
+                      run_config=config.to_dict())
+    try:
+        last = trainer.fit(resume=resume)
+    finally:
+        teardown()
+    if info.is_main:
+        print(f"\ntrained {trainer.step} steps; last logged: "
+              + ", ".join(f"{k} {v:.4g}" for k, v in last.items()))
+        if task.final_metrics:
+            print("test crops: " + ", ".join(f"{k} {v:.4g}" for k, v in task.final_metrics.items()))
+        print(f"  spectrograms  {out / 'reconstructions.png'}")
+        print(f"  sounds        {out / 'audio'}")
+        print(f"  code usage    {out / 'codebook_usage.png'}")
+        print(f"  metrics       {out / 'metrics.csv'} (TensorBoard: {out / 'tensorboard'})")
+        print(f"  checkpoint    {out / 'checkpoints' / 'best'} (and last)")
+    return out
+
+
+def preview_utterance(corpus, seconds: float, seed: int = 1234) -> Preview:
+    """A fixed utterance of ``corpus`` (its first ``seconds``), drawn with ``seed``."""
+    u = int(np.random.default_rng(seed).integers(len(corpus)))
+    wave = corpus.waveform(u)[: max(1, round(seconds * corpus.sample_rate))]
+    return Preview(np.ascontiguousarray(wave), int(corpus.speaker[u]), corpus.names[u])
+
+
+# ---------------------------------------------------------------------- using a trained model
+_FSDD_NAME = re.compile(r"^\d_([^_]+)_\d+\.wav$", re.IGNORECASE)
+
+
+def guess_speaker(path: Path, names) -> str | None:
+    """The speaker of an audio file by its name: FSDD's {digit}_{speaker}_{index}.wav, else
+    the folder holding it (VCTK and speech folders), when that is one of ``names``."""
+    match = _FSDD_NAME.match(path.name)
+    for candidate in ((match.group(1),) if match else ()) + (path.parent.name,):
+        if candidate in names:
+            return candidate
+    return None
+
+
+def _read_input(model: SpeechVQVAE, run, in_wav) -> tuple[np.ndarray, float]:
+    """(``in_wav`` at the model's rate and level, the gain that brought it there)."""
+    c = model.config
+    audio = read_audio(in_wav, c.sample_rate, min_samples=max(model.hop, model.receptive_field),
+                       why=f"the receptive field of the WaveNet of {run}")
+    for note in audio.notes:
+        print(f"note: {note}", file=sys.stderr)
+    gain = level_gain(audio.wave, c.level)
+    return np.clip(audio.wave * gain, -1.0, 1.0), gain
+
+
+def _decode(model, wave, gain, speaker, out_wav, temperature, seed) -> Path:
+    device = next(model.parameters()).device
+    x = torch.from_numpy(np.ascontiguousarray(wave, dtype=np.float32)).to(device)
+    generator = torch.Generator(device).manual_seed(seed)
+    y = model.convert(x, speaker, temperature=temperature, generator=generator)[0]
+    return write_audio(out_wav, y.float().cpu().numpy() / gain, model.config.sample_rate)
+
+
+def reconstruct_wav(run: str | Path, in_wav: str | Path, out_wav: str | Path, *,
+                    speaker: str | int | None = None, temperature: float = 1.0, seed: int = 0,
+                    device: str = "cpu") -> Path:
+    """Encode ``in_wav`` with the model of ``run`` and decode it in the same voice.
+
+    The file is read as mono at the model's rate (stereo averaged, other rates resampled, each
+    said on stderr), normalised like the training data, and the output is written at the input's
+    level as 16-bit PCM.  ``speaker``: the voice of the input, needed by a speaker-conditioned
+    model; by default guessed from the file's name (FSDD) or folder (VCTK).
+    """
+    model = SpeechVQVAE.from_pretrained(run, map_location=device)
+    c = model.config
+    if speaker is None and c.num_speakers:
+        speaker = guess_speaker(Path(in_wav), c.speaker_names)
+        if speaker is None:
+            raise UsageError(f"{in_wav}: whose voice is it? The model of {run} is conditioned "
+                             f"on the speaker; pass one of: {', '.join(c.speaker_names)}")
+    wave, gain = _read_input(model, run, in_wav)
+    return _decode(model, wave, gain, speaker, out_wav, temperature, seed)
+
+
+def convert_wav(run: str | Path, in_wav: str | Path, speaker_name: str, out_wav: str | Path, *,
+                temperature: float = 1.0, seed: int = 0, device: str = "cpu") -> Path:
+    """Voice conversion: encode ``in_wav`` and decode its codes as ``speaker_name``.
+
+    ``speaker_name`` must be one of the speakers the model was trained on; an unknown one
+    raises ``UsageError`` listing them.  Input and output are handled as in
+    ``reconstruct_wav``.
+    """
+    model = SpeechVQVAE.from_pretrained(run, map_location=device)
+    names = model.config.speaker_names
+    if not model.config.num_speakers:
+        raise UsageError(f"{run}: this model is not conditioned on speakers, so it cannot "
+                         "convert voices")
+    if speaker_name not in names:
+        raise UsageError(f"unknown speaker {speaker_name!r}; {run} knows: {', '.join(names)}")
+    wave, gain = _read_input(model, run, in_wav)
+    return _decode(model, wave, gain, speaker_name, out_wav, temperature, seed)

@@ -1,0 +1,164 @@
+import dataclasses
+import json
+
+import pytest
+import torch
+from audio_fakes import TINY
+
+from vqvae.audio import mu_law_encode
+from vqvae.errors import CheckpointError, UsageError
+from vqvae.speech_model import (
+    PRESETS,
+    SpeechVQVAE,
+    SpeechVQVAEConfig,
+    SpeechVQVAEOutput,
+)
+
+SPEAKERS = ("ann", "bob", "cat")
+
+
+def _tiny(**overrides):
+    torch.manual_seed(0)
+    settings = TINY | {"num_speakers": 3, "speaker_names": SPEAKERS} | overrides
+    return SpeechVQVAE(SpeechVQVAEConfig(**settings))
+
+
+def _waves(batch, length, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return (torch.rand(batch, length, generator=g) - 0.5) * 0.4
+
+
+# ---------------------------------------------------------------- config
+def test_presets_follow_the_paper_where_it_says_something():
+    for c in PRESETS.values():
+        assert c.hop == 64 and c.num_codes == 512 and c.beta == 0.25
+    assert PRESETS["default"] == SpeechVQVAEConfig() and SpeechVQVAEConfig().sample_rate == 8000
+    assert PRESETS["paper-vctk"].sample_rate == 16000
+    assert SpeechVQVAEConfig().receptive_field == 511
+    assert SpeechVQVAE(PRESETS["default"]).receptive_field == 511
+
+
+def test_config_survives_json_and_refuses_unknown_or_inconsistent_values():
+    c = SpeechVQVAEConfig(num_speakers=2, speaker_names=("x", "y"), beta=1)
+    back = SpeechVQVAEConfig.from_dict(json.loads(json.dumps(c.to_dict())))
+    assert back == c and back.speaker_names == ("x", "y") and isinstance(back.beta, float)
+    with pytest.raises(ValueError, match="unknown SpeechVQVAEConfig keys: 'hidden'"):
+        SpeechVQVAEConfig.from_dict({"hidden": 3})
+    with pytest.raises(ValueError, match="2 names for num_speakers=3"):
+        SpeechVQVAEConfig(num_speakers=3, speaker_names=("x", "y"))
+    with pytest.raises(TypeError, match="layers must be int"):
+        SpeechVQVAEConfig(layers=2.5)
+    with pytest.raises(ValueError, match="upsample"):
+        SpeechVQVAEConfig(upsample="linear")
+
+
+# ---------------------------------------------------------------- forward, codes, decoding
+def test_forward_returns_the_losses_and_a_code_per_hop():
+    model = _tiny()
+    x = _waves(2, 64)
+    out = model(x, speaker=torch.tensor([0, 2]))
+    assert isinstance(out, SpeechVQVAEOutput)
+    assert out.logits.shape == (2, 256, 64) and out.indices.shape == (2, 16)
+    assert torch.allclose(out.loss, out.recon_loss + out.quantizer_loss)
+    targets = mu_law_encode(x)  # the default targets
+    assert torch.allclose(out.recon_loss, torch.nn.functional.cross_entropy(out.logits, targets))
+    assert 1 <= out.perplexity.item() <= 16 and 0 < out.usage.item() <= 1
+
+
+def test_encode_pads_to_whole_codes_and_changes_nothing():
+    model = _tiny().eval()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    codes = model.encode(_waves(2, 10))
+    assert codes.shape == (2, 3) and codes.dtype == torch.long
+    model.train()
+    model.encode(_waves(2, 10))
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_decode_draws_a_waveform_of_the_asked_length_with_the_named_voice():
+    model = _tiny().eval()
+    codes = model.encode(_waves(2, 16))
+    g = torch.Generator().manual_seed(0)
+    y = model.decode(codes, "bob", 13, generator=g)
+    assert y.shape == (2, 13) and y.abs().max() <= 1
+    y2 = model.decode(codes, ["bob", 1], 13, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(y, y2)  # a name and its index are the same speaker
+    assert model.convert(_waves(1, 20)[0], "cat").shape == (1, 20)
+
+
+def test_unknown_speakers_are_refused_with_the_known_ones():
+    model = _tiny()
+    with pytest.raises(UsageError, match="unknown speaker 'dan'; this model knows ann, bob, cat"):
+        model.convert(_waves(1, 8), "dan")
+    with pytest.raises(UsageError, match=r"in \[0, 3\)"):
+        model(_waves(1, 8), speaker=torch.tensor([3]))
+    with pytest.raises(UsageError, match="pass one of: ann, bob, cat"):
+        model(_waves(1, 8))
+
+
+def test_nll_is_per_utterance_and_in_nats_per_sample():
+    model = _tiny().eval()
+    x = _waves(2, 16)
+    nll = model.nll(x, [0, 1])
+    out = model(x, speaker=torch.tensor([0, 1]))
+    assert nll.shape == (2,) and torch.allclose(nll.mean(), out.recon_loss, atol=1e-5)
+
+
+# ---------------------------------------------------------------- checkpoints
+def test_save_and_load_give_the_same_model(tmp_path):
+    model = _tiny(update="ema", init="kmeans", restart_after=5)
+    model(_waves(4, 32), speaker=torch.tensor([0, 1, 2, 0]))  # k-means init, EMA update
+    model.eval()
+    model.save_pretrained(tmp_path / "m")
+    loaded = SpeechVQVAE.from_pretrained(tmp_path / "m")
+    assert loaded.config == model.config and not loaded.training
+    x, spk = _waves(2, 32, seed=1), torch.tensor([1, 2])
+    assert torch.equal(loaded(x, speaker=spk).logits, model(x, speaker=spk).logits)
+    assert torch.equal(loaded.encode(x), model.encode(x))
+    data = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert data["model"] == "SpeechVQVAE" and data["format_version"] == 1
+    assert data["config"]["speaker_names"] == list(SPEAKERS)
+
+
+def test_loading_something_else_names_the_file(tmp_path):
+    _tiny().save_pretrained(tmp_path / "m")
+    path = tmp_path / "m" / "config.json"
+    data = json.loads(path.read_text())
+    data["model"] = "VQVAE"
+    path.write_text(json.dumps(data))
+    with pytest.raises(CheckpointError, match=r"config\.json: not a SpeechVQVAE config"):
+        SpeechVQVAE.from_pretrained(tmp_path / "m")
+    data["model"], data["config"]["layers"] = "SpeechVQVAE", 4
+    path.write_text(json.dumps(data))
+    with pytest.raises(CheckpointError, match="missing tensors"):
+        SpeechVQVAE.from_pretrained(tmp_path / "m")
+
+
+# ---------------------------------------------------------------- learning
+def test_a_few_dozen_steps_on_a_synthetic_signal_lower_the_loss():
+    torch.manual_seed(0)
+    config = SpeechVQVAEConfig(**(TINY | {"num_speakers": 2, "layers": 4, "residual_channels": 16,
+                                          "skip_channels": 16}))
+    model = SpeechVQVAE(config)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    t = torch.arange(256)
+    # speaker 0: a 500 Hz tone, speaker 1: a 1 kHz tone (at 8 kHz), random phases
+    g = torch.Generator().manual_seed(0)
+    losses = []
+    for _ in range(30):
+        phase = torch.rand(8, 1, generator=g) * 6.28
+        speaker = torch.arange(8) % 2
+        freq = torch.where(speaker == 0, 500.0, 1000.0)[:, None]
+        x = 0.8 * torch.sin(2 * torch.pi * freq * t / 8000 + phase)
+        out = model(x, speaker=speaker)
+        opt.zero_grad()
+        out.loss.backward()
+        opt.step()
+        losses.append(out.recon_loss.item())
+    first, last = sum(losses[:5]) / 5, sum(losses[-5:]) / 5
+    assert last < 0.85 * first, losses  # about 0.78 measured
+
+
+def test_replacing_fields_keeps_the_config_checked():
+    with pytest.raises(ValueError, match="num_speakers"):
+        dataclasses.replace(SpeechVQVAEConfig(), num_speakers=-1)
