@@ -1,6 +1,8 @@
 """The ``vqvae`` command line: parses arguments, then calls the library.
 
 vqvae train [--dataset cifar10 --data PATH] [--preset NAME] [--config FILE] [--steps N]
+vqvae train --modality speech [--dataset fsdd|tts_phones|vctk|folder]
+vqvae convert RUN in.wav --speaker NAME -o out.wav
 vqvae reconstruct RUN IMAGE... -o OUT
 vqvae encode RUN DATA -o codes.npy
 vqvae decode RUN codes.npy -o OUT
@@ -28,10 +30,14 @@ from .errors import CheckpointError, UsageError
 from .model import VQVAE
 from .train.loop import TrainingDiverged
 from .train.runs import latents_text, load_prior, run_data_config, train_prior, train_vqvae
+from .train.speech_runs import SpeechRunConfig, convert_wav, reconstruct_wav, train_speech
+
+AUDIO_SUFFIXES = (".wav", ".flac")
 
 
 # ---------------------------------------------------------------------------- train
-def _run_config(args) -> RunConfig:
+def _run_config(args):
+    """RunConfig (images) or SpeechRunConfig from the file, the resumed run and the flags."""
     run_json = Path(args.out) / "run.json" if args.out else None
     if args.resume and run_json is not None and run_json.is_file():
         data = json.loads(run_json.read_text())
@@ -61,11 +67,19 @@ def _run_config(args) -> RunConfig:
         data.setdefault("train", {})["progress"] = False
     for assignment in args.set or []:
         apply_override(data, assignment)
-    return RunConfig.from_dict(data, source=str(args.config or run_json or "flags"))
+    source = str(args.config or run_json or "flags")
+    resumed_speech = "sample_rate" in data.get("model", {})  # a speech run's run.json
+    if args.modality == "speech" or (args.modality is None and resumed_speech):
+        return SpeechRunConfig.from_dict(data, source=source)
+    return RunConfig.from_dict(data, source=source)
 
 
 def cmd_train(args) -> int:
-    train_vqvae(_run_config(args), args.out, resume=args.resume, device=args.device)
+    config = _run_config(args)
+    if isinstance(config, SpeechRunConfig):
+        train_speech(config, args.out, resume=args.resume, device=args.device)
+    else:
+        train_vqvae(config, args.out, resume=args.resume, device=args.device)
     return 0
 
 
@@ -130,6 +144,8 @@ def cmd_evaluate(args) -> int:
 def cmd_reconstruct(args) -> int:
     from .images import load_images, save_comparison
 
+    if all(Path(f).suffix.lower() in AUDIO_SUFFIXES for f in args.images):
+        return _reconstruct_audio(args)
     model = load_model(args.run)
     c = model.config
     x, notes = load_images(args.images, c.image_size, c.image_channels)
@@ -148,6 +164,26 @@ def cmd_reconstruct(args) -> int:
         for f, r in zip(args.images, recon, strict=True):
             save_png(grid(r[None], 1, pad=0), out / (Path(f).stem + ".png"))
         print(f"{len(args.images)} reconstructions in {out}")
+    return 0
+
+
+def _reconstruct_audio(args) -> int:
+    out = Path(args.output)
+    if len(args.images) == 1 and out.suffix.lower() != "":
+        outputs = [out]
+    else:
+        out.mkdir(parents=True, exist_ok=True)
+        outputs = [out / (Path(f).stem + ".wav") for f in args.images]
+    for f, o in zip(args.images, outputs, strict=True):
+        reconstruct_wav(args.run, f, o, speaker=args.speaker, seed=args.seed or 0)
+        print(f"{f} -> {o}")
+    return 0
+
+
+def cmd_convert(args) -> int:
+    out = convert_wav(args.run, args.input, args.speaker, args.output, seed=args.seed or 0,
+                      temperature=args.temperature)
+    print(f"{args.input} in the voice of {args.speaker}: {out}")
     return 0
 
 
@@ -416,7 +452,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("train", help="train an image VQ-VAE (default: built-in ViZDoom frames)")
-    t.add_argument("--dataset", choices=["vizdoom", "cifar10", "mnist", "folder"])
+    t.add_argument("--modality", choices=["image", "speech"],
+                   help="image (default) or speech (a WaveNet decoder over raw audio)")
+    t.add_argument("--dataset", help="image: vizdoom (default), cifar10, mnist, folder; "
+                   "speech: fsdd (default), tts_phones, vctk, folder")
     t.add_argument("--data", help="where the data set is (default: shared data / built-in)")
     t.add_argument("--size", type=int, help="resize images to SIZE x SIZE")
     t.add_argument(
@@ -442,11 +481,23 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
     t.set_defaults(func=cmd_train)
 
-    r = sub.add_parser("reconstruct", help="encode and decode images")
+    r = sub.add_parser("reconstruct", help="encode and decode images or audio files")
     r.add_argument("run")
-    r.add_argument("images", nargs="+")
-    r.add_argument("-o", "--output", required=True, help="a .png grid or a folder")
+    r.add_argument("images", nargs="+", metavar="FILE", help="images, or .wav/.flac files")
+    r.add_argument("-o", "--output", required=True,
+                   help="a .png grid or a folder (images); a .wav file or a folder (audio)")
+    r.add_argument("--speaker", help="audio: the input's speaker (default: from the file name)")
+    r.add_argument("--seed", type=int, help="audio: seed of the WaveNet's sampling")
     r.set_defaults(func=cmd_reconstruct)
+
+    cv = sub.add_parser("convert", help="speech: say it in another speaker's voice")
+    cv.add_argument("run")
+    cv.add_argument("input", help="a .wav or .flac file")
+    cv.add_argument("--speaker", required=True, help="one of the speakers the model knows")
+    cv.add_argument("--temperature", type=float, default=1.0)
+    cv.add_argument("--seed", type=int)
+    cv.add_argument("-o", "--output", required=True, help="the .wav file to write")
+    cv.set_defaults(func=cmd_convert)
 
     e = sub.add_parser("encode", help="images -> codes.npy (+ codes.npy.json metadata)")
     e.add_argument("run")
