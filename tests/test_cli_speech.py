@@ -27,7 +27,8 @@ def voices(tmp_path_factory):
         (root / name).mkdir()
         for i in range(12):
             t = np.arange(int(8000 * 0.25)) / 8000
-            wave = 0.3 * np.sin(2 * np.pi * f0 * (1 + 0.05 * i) * t) + 0.01 * rng.normal(size=t.size)
+            tone = np.sin(2 * np.pi * f0 * (1 + 0.05 * i) * t)
+            wave = 0.3 * tone + 0.01 * rng.normal(size=t.size)
             sf.write(root / name / f"{name}_{i:02d}.wav", wave.astype(np.float32), 8000)
     return root
 
