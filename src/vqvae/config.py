@@ -75,26 +75,46 @@ class RunConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "config") -> RunConfig:
         """Preset defaults, then the sections of ``data``; unknown keys are refused by name."""
-        unknown = sorted(set(data) - {"preset", "model", "train", "data"})
-        if unknown:
-            raise ConfigError(f"{source}: unknown sections {unknown}; expected model, train, data")
-        preset = data.get("preset", "default")
-        if preset not in PRESETS:
-            raise ConfigError(
-                f"{source}: unknown preset {preset!r}; expected one of {', '.join(PRESETS)}"
-            )
-        model = {**PRESETS[preset].to_dict(), **data.get("model", {})}
-        train = {**TRAIN_PRESETS[preset], **data.get("train", {})}
-        dataset = {**DATA_PRESETS[preset], **data.get("data", {})}
-        try:
-            return cls(
-                preset=preset,
-                model=VQVAEConfig.from_dict(model),
-                train=_build(TrainConfig, train, "train"),
-                data=_build(DataConfig, dataset, "data"),
-            )
-        except (TypeError, ValueError) as e:
-            raise ConfigError(f"{source}: {e}") from None
+        return run_config_from_dict(
+            cls, data, source, PRESETS, TRAIN_PRESETS, DATA_PRESETS, DataConfig
+        )
+
+
+def run_config_from_dict(
+    cls,
+    data: dict[str, Any],
+    source: str,
+    model_presets: dict,
+    train_presets: dict,
+    data_presets: dict,
+    data_type: type,
+):
+    """``cls(preset, model, train, data)``: a run's configuration (image or speech) from the
+    sections of ``data`` over the defaults of its preset, looked up in the three ``*_presets``
+    (the model's presets are config instances, e.g. ``VQVAEConfig``; the others dicts).
+
+    Raises ``ConfigError`` naming ``source`` and the unknown section, preset or key.
+    """
+    unknown = sorted(set(data) - {"preset", "model", "train", "data"})
+    if unknown:
+        raise ConfigError(f"{source}: unknown sections {unknown}; expected model, train, data")
+    preset = data.get("preset", "default")
+    if preset not in model_presets:
+        raise ConfigError(
+            f"{source}: unknown preset {preset!r}; expected one of {', '.join(model_presets)}"
+        )
+    model = {**model_presets[preset].to_dict(), **data.get("model", {})}
+    train = {**train_presets[preset], **data.get("train", {})}
+    dataset = {**data_presets[preset], **data.get("data", {})}
+    try:
+        return cls(
+            preset=preset,
+            model=type(model_presets[preset]).from_dict(model),
+            train=_build(TrainConfig, train, "train"),
+            data=_build(data_type, dataset, "data"),
+        )
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"{source}: {e}") from None
 
 
 def _build(cls, values: dict[str, Any], section: str):

@@ -15,25 +15,16 @@ model from the JSON and loads the weights, raising ``CheckpointError`` naming th
 from __future__ import annotations
 
 import dataclasses
-import json
-import os
-from collections import OrderedDict
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
-from safetensors import safe_open
-from safetensors.torch import save_file
 from torch import nn
 
-from .errors import CheckpointError
+from .errors import CheckpointError  # noqa: F401  (imported from here too)
 from .nets.image import ImageDecoder, ImageEncoder, num_halvings
 from .nets.likelihood import LIKELIHOODS, make_likelihood
+from .pretrained import Pretrained, check_field_types, config_from_dict
 from .quantize import VectorQuantizer
-
-FORMAT_VERSION = 1  # of config.json and model.safetensors; bump when either changes
-CONFIG_NAME = "config.json"
-WEIGHTS_NAME = "model.safetensors"
 
 
 @dataclass(frozen=True)
@@ -81,10 +72,7 @@ class VQVAEConfig:
     gaussian_std: float | None = None
 
     def __post_init__(self) -> None:
-        for field in dataclasses.fields(self):
-            _check_type(field.name, field.type, getattr(self, field.name))
-            if field.type.startswith("float") and isinstance(getattr(self, field.name), int):
-                object.__setattr__(self, field.name, float(getattr(self, field.name)))
+        check_field_types(self)
         for name in ("image_channels", "image_size", "hidden", "residual_hidden",
                      "embedding_dim", "num_codes", "groups", "logistic_mixtures"):
             if getattr(self, name) < 1:
@@ -125,12 +113,7 @@ class VQVAEConfig:
     @classmethod
     def from_dict(cls, data: dict) -> VQVAEConfig:
         """The inverse of ``to_dict``; unknown keys are rejected, missing ones take defaults."""
-        if not isinstance(data, dict):
-            raise TypeError(f"a VQVAEConfig is read from a dict, got {type(data).__name__}")
-        unknown = sorted(set(data) - {f.name for f in dataclasses.fields(cls)})
-        if unknown:
-            raise ValueError(f"unknown VQVAEConfig keys: {', '.join(map(repr, unknown))}")
-        return cls(**data)
+        return config_from_dict(cls, data)
 
     @classmethod
     def from_preset(cls, name: str, **overrides) -> VQVAEConfig:
@@ -138,17 +121,6 @@ class VQVAEConfig:
         if name not in PRESETS:
             raise ValueError(f"unknown preset {name!r}; expected one of {', '.join(PRESETS)}")
         return dataclasses.replace(PRESETS[name], **overrides)
-
-
-def _check_type(name: str, annotation: str, value) -> None:
-    """Checks ``value`` against a field annotation: 'int', 'float', 'str', 'X | None'."""
-    allowed = {"int": (int,), "float": (int, float), "str": (str,)}
-    base, _, optional = annotation.partition(" | ")
-    if optional == "None" and value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, allowed[base]):
-        kind = base + (" or None" if optional else "")
-        raise TypeError(f"VQVAEConfig.{name} must be {kind}, got {value!r}")
 
 
 PRESETS: dict[str, VQVAEConfig] = {
@@ -188,7 +160,7 @@ class VQVAEOutput:
     usage: torch.Tensor  # () fraction of codes used in the batch
 
 
-class VQVAE(nn.Module):
+class VQVAE(Pretrained, nn.Module, name="VQVAE", config=VQVAEConfig):
     """VQ-VAE for images, built from a ``VQVAEConfig`` (default: the ``"default"`` preset)."""
 
     def __init__(self, config: VQVAEConfig | None = None) -> None:
@@ -258,127 +230,3 @@ class VQVAE(nn.Module):
         """
         output = self.decoder(self._quantize_frozen(self.encoder(images)).quantized)
         return self.likelihood.nll(output, images)
-
-    # ------------------------------------------------------------------ checkpoints
-    def save_pretrained(self, directory: str | os.PathLike) -> None:
-        """Writes ``config.json`` and ``model.safetensors`` into ``directory`` (created)."""
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        state = self.state_dict()
-        tensors = {k: v.detach().cpu().contiguous() for k, v in state.items()}
-        versions = {k: m["version"] for k, m in state._metadata.items() if "version" in m}
-        metadata = {"format": "pt", "format_version": str(FORMAT_VERSION),
-                    "module_versions": json.dumps(versions)}
-        tmp = directory / (WEIGHTS_NAME + ".tmp")
-        save_file(tensors, str(tmp), metadata=metadata)
-        os.replace(tmp, directory / WEIGHTS_NAME)
-        config = {"format_version": FORMAT_VERSION, "model": "VQVAE",
-                  "config": self.config.to_dict()}
-        tmp = directory / (CONFIG_NAME + ".tmp")
-        tmp.write_text(json.dumps(config, indent=2) + "\n")
-        os.replace(tmp, directory / CONFIG_NAME)
-
-    @classmethod
-    def from_pretrained(cls, directory: str | os.PathLike,
-                        map_location: str | torch.device = "cpu") -> VQVAE:
-        """Rebuilds the model from ``config.json``, loads ``model.safetensors``; eval mode.
-
-        ``directory`` is a folder written by ``save_pretrained`` or a training run folder, whose
-        ``checkpoints/best`` (else ``checkpoints/last``) is then loaded.
-        """
-        directory = resolve_checkpoint(Path(directory))
-        config_path, weights_path = directory / CONFIG_NAME, directory / WEIGHTS_NAME
-        model = cls(read_config(config_path))
-        state = _read_weights(weights_path)
-        _check_tensors(model.state_dict(), state, weights_path, config_path)
-        try:
-            model.load_state_dict(state)
-        except RuntimeError as error:
-            raise CheckpointError(f"{weights_path}: {error}") from error
-        return model.to(map_location).eval()
-
-
-def resolve_checkpoint(directory: Path) -> Path:
-    """The folder holding the weights: ``directory`` itself, or a run's best/last checkpoint."""
-    if not directory.is_dir():
-        raise CheckpointError(f"{directory}: no such checkpoint or run directory")
-    if (directory / WEIGHTS_NAME).is_file() or (directory / CONFIG_NAME).is_file():
-        return directory
-    for name in ("best", "last", "last.old"):
-        candidate = directory / "checkpoints" / name
-        if (candidate / WEIGHTS_NAME).is_file():
-            return candidate
-    raise CheckpointError(f"{directory}: neither a checkpoint ({CONFIG_NAME} + {WEIGHTS_NAME}) "
-                          "nor a run folder with checkpoints/best or checkpoints/last")
-
-
-def read_config(path: Path) -> VQVAEConfig:
-    """The VQVAEConfig saved in ``path`` (a config.json), or a CheckpointError naming it."""
-    if not path.is_file():
-        raise CheckpointError(f"{path}: missing (a checkpoint holds {CONFIG_NAME} and "
-                              f"{WEIGHTS_NAME})")
-    try:
-        data = json.loads(path.read_bytes())
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise CheckpointError(f"{path}: invalid JSON ({error})") from error
-    if (not isinstance(data, dict) or data.get("model", "VQVAE") != "VQVAE"
-            or "config" not in data or "format_version" not in data):
-        raise CheckpointError(f"{path}: not a VQVAE config (expected the keys "
-                              "'format_version' and 'config', and 'model': 'VQVAE')")
-    version = data["format_version"]
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise CheckpointError(f"{path}: format_version must be a positive integer, "
-                              f"got {version!r}")
-    if version > FORMAT_VERSION:
-        raise CheckpointError(f"{path}: format_version {version} is newer than this vqvae "
-                              f"supports ({FORMAT_VERSION}); upgrade vqvae")
-    try:
-        return VQVAEConfig.from_dict(data["config"])
-    except (TypeError, ValueError) as error:
-        raise CheckpointError(f"{path}: {error}") from error
-
-
-def _read_weights(path: Path) -> OrderedDict:
-    """The tensors of a safetensors file on the CPU, with torch's state-dict metadata."""
-    if not path.is_file():
-        raise CheckpointError(f"{path}: missing (a checkpoint holds {CONFIG_NAME} and "
-                              f"{WEIGHTS_NAME})")
-    try:
-        with safe_open(str(path), framework="pt", device="cpu") as f:
-            metadata = f.metadata() or {}
-            state = OrderedDict((key, f.get_tensor(key)) for key in f.keys())
-        versions = json.loads(metadata.get("module_versions", "{}"))
-        version = int(metadata.get("format_version", FORMAT_VERSION))
-    except Exception as error:  # safetensors raises its own error types for a corrupt file
-        raise CheckpointError(f"{path}: not a readable safetensors file "
-                              f"({type(error).__name__}: {error})") from error
-    if version > FORMAT_VERSION:
-        raise CheckpointError(f"{path}: format_version {version} is newer than this vqvae "
-                              f"supports ({FORMAT_VERSION}); upgrade vqvae")
-    state._metadata = OrderedDict((k, {"version": v}) for k, v in versions.items())
-    return state
-
-
-def _check_tensors(expected: dict, found: dict, weights_path: Path, config_path: Path) -> None:
-    """Names the first tensor that is missing, unexpected or of the wrong shape."""
-    def names(keys):
-        keys = sorted(keys)
-        return ", ".join(keys[:5]) + (f" and {len(keys) - 5} more" if len(keys) > 5 else "")
-
-    missing, unexpected = set(expected) - set(found), set(found) - set(expected)
-    if missing:
-        raise CheckpointError(f"{weights_path}: missing tensors {names(missing)} that the model "
-                              f"of {config_path} needs; were they saved with another config?")
-    if unexpected:
-        raise CheckpointError(f"{weights_path}: unexpected tensors {names(unexpected)} for the "
-                              f"model of {config_path}; were they saved with another config?")
-    for key, tensor in expected.items():
-        if found[key].shape != tensor.shape:
-            raise CheckpointError(
-                f"{weights_path}: tensor {key!r} has shape {tuple(found[key].shape)}, but the "
-                f"model of {config_path} expects {tuple(tensor.shape)}; were they saved with "
-                "another config?"
-            )
-        if found[key].is_floating_point() != tensor.is_floating_point():
-            raise CheckpointError(f"{weights_path}: tensor {key!r} has dtype {found[key].dtype}, "
-                                  f"but the model expects {tensor.dtype}")

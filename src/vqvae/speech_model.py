@@ -27,28 +27,19 @@ A model is saved like the image VQ-VAE: ``config.json`` (``"model": "SpeechVQVAE
 from __future__ import annotations
 
 import dataclasses
-import json
-import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import save_file
 from torch import nn
 
 from .audio.levels import LEVELS
 from .audio.mu_law import mu_law_decode, mu_law_encode
-from .errors import CheckpointError, UsageError
-from .model import _check_tensors, _read_weights, resolve_checkpoint
+from .errors import UsageError
 from .nets.audio import AudioEncoder
 from .nets.wavenet import UPSAMPLING, WaveNet
+from .pretrained import Pretrained, check_field_types, config_from_dict
 from .quantize import VectorQuantizer
-
-FORMAT_VERSION = 1  # of config.json and model.safetensors; bump when either changes
-CONFIG_NAME = "config.json"
-WEIGHTS_NAME = "model.safetensors"
-MODEL_NAME = "SpeechVQVAE"
 
 
 @dataclass(frozen=True)
@@ -98,12 +89,7 @@ class SpeechVQVAEConfig:
     level: str = "peak"
 
     def __post_init__(self) -> None:
-        if isinstance(self.speaker_names, list):
-            object.__setattr__(self, "speaker_names", tuple(self.speaker_names))
-        for f in dataclasses.fields(self):
-            _check_type(f.name, f.type, getattr(self, f.name))
-            if f.type == "float" and isinstance(getattr(self, f.name), int):
-                object.__setattr__(self, f.name, float(getattr(self, f.name)))
+        check_field_types(self)
         for name in ("sample_rate", "halvings", "encoder_channels", "embedding_dim", "num_codes",
                      "residual_channels", "skip_channels", "layers", "stacks", "speaker_dim"):
             if getattr(self, name) < 1:
@@ -147,33 +133,13 @@ class SpeechVQVAEConfig:
     @classmethod
     def from_dict(cls, data: dict) -> SpeechVQVAEConfig:
         """The inverse of ``to_dict``; unknown keys are rejected, missing ones take defaults."""
-        if not isinstance(data, dict):
-            raise TypeError(f"a SpeechVQVAEConfig is read from a dict, got {type(data).__name__}")
-        unknown = sorted(set(data) - {f.name for f in dataclasses.fields(cls)})
-        if unknown:
-            raise ValueError(f"unknown SpeechVQVAEConfig keys: {', '.join(map(repr, unknown))}")
-        return cls(**data)
+        return config_from_dict(cls, data)
 
     @classmethod
     def from_preset(cls, name: str, **overrides) -> SpeechVQVAEConfig:
         if name not in PRESETS:
             raise ValueError(f"unknown preset {name!r}; expected one of {', '.join(PRESETS)}")
         return dataclasses.replace(PRESETS[name], **overrides)
-
-
-def _check_type(name: str, annotation: str, value) -> None:
-    """Checks ``value`` against 'int', 'float', 'str', 'X | None' or 'tuple[str, ...]'."""
-    if annotation == "tuple[str, ...]":
-        if not isinstance(value, tuple) or not all(isinstance(v, str) for v in value):
-            raise TypeError(f"SpeechVQVAEConfig.{name} must be a list of strings, got {value!r}")
-        return
-    allowed = {"int": (int,), "float": (int, float), "str": (str,)}
-    base, _, optional = annotation.partition(" | ")
-    if optional == "None" and value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, allowed[base]):
-        kind = base + (" or None" if optional else "")
-        raise TypeError(f"SpeechVQVAEConfig.{name} must be {kind}, got {value!r}")
 
 
 PRESETS: dict[str, SpeechVQVAEConfig] = {
@@ -201,7 +167,7 @@ class SpeechVQVAEOutput:
     usage: torch.Tensor  # () fraction of codes used in the batch
 
 
-class SpeechVQVAE(nn.Module):
+class SpeechVQVAE(Pretrained, nn.Module, name="SpeechVQVAE", config=SpeechVQVAEConfig):
     """VQ-VAE for speech, built from a ``SpeechVQVAEConfig`` (default: ``"default"``)."""
 
     def __init__(self, config: SpeechVQVAEConfig | None = None) -> None:
@@ -335,68 +301,3 @@ class SpeechVQVAE(nn.Module):
         reconstruction."""
         x = waveform.unsqueeze(0) if waveform.dim() == 1 else waveform
         return self.decode(self.encode(x), speaker, x.shape[-1], **decode_options)
-
-    # ------------------------------------------------------------------ checkpoints
-    def save_pretrained(self, directory: str | os.PathLike) -> None:
-        """Writes ``config.json`` and ``model.safetensors`` into ``directory`` (created)."""
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        state = self.state_dict()
-        tensors = {k: v.detach().cpu().contiguous() for k, v in state.items()}
-        versions = {k: m["version"] for k, m in state._metadata.items() if "version" in m}
-        metadata = {"format": "pt", "format_version": str(FORMAT_VERSION),
-                    "module_versions": json.dumps(versions)}
-        tmp = directory / (WEIGHTS_NAME + ".tmp")
-        save_file(tensors, str(tmp), metadata=metadata)
-        os.replace(tmp, directory / WEIGHTS_NAME)
-        config = {"format_version": FORMAT_VERSION, "model": MODEL_NAME,
-                  "config": self.config.to_dict()}
-        tmp = directory / (CONFIG_NAME + ".tmp")
-        tmp.write_text(json.dumps(config, indent=2) + "\n")
-        os.replace(tmp, directory / CONFIG_NAME)
-
-    @classmethod
-    def from_pretrained(cls, directory: str | os.PathLike,
-                        map_location: str | torch.device = "cpu") -> SpeechVQVAE:
-        """Rebuilds the model from ``config.json``, loads ``model.safetensors``; eval mode.
-
-        ``directory`` is a folder written by ``save_pretrained`` or a training run folder, whose
-        ``checkpoints/best`` (else ``checkpoints/last``) is then loaded.
-        """
-        directory = resolve_checkpoint(Path(directory))
-        config_path, weights_path = directory / CONFIG_NAME, directory / WEIGHTS_NAME
-        model = cls(read_speech_config(config_path))
-        state = _read_weights(weights_path)
-        _check_tensors(model.state_dict(), state, weights_path, config_path)
-        try:
-            model.load_state_dict(state)
-        except RuntimeError as error:
-            raise CheckpointError(f"{weights_path}: {error}") from error
-        return model.to(map_location).eval()
-
-
-def read_speech_config(path: Path) -> SpeechVQVAEConfig:
-    """The SpeechVQVAEConfig saved in ``path`` (a config.json), or a CheckpointError naming it."""
-    if not path.is_file():
-        raise CheckpointError(f"{path}: missing (a checkpoint holds {CONFIG_NAME} and "
-                              f"{WEIGHTS_NAME})")
-    try:
-        data = json.loads(path.read_bytes())
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise CheckpointError(f"{path}: invalid JSON ({error})") from error
-    if not isinstance(data, dict) or data.get("model") != MODEL_NAME or "config" not in data:
-        found = data.get("model", "VQVAE") if isinstance(data, dict) else None
-        raise CheckpointError(f"{path}: not a {MODEL_NAME} config (expected 'model': "
-                              f"'{MODEL_NAME}' and a 'config', found model {found!r})")
-    version = data.get("format_version")
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise CheckpointError(f"{path}: format_version must be a positive integer, "
-                              f"got {version!r}")
-    if version > FORMAT_VERSION:
-        raise CheckpointError(f"{path}: format_version {version} is newer than this vqvae "
-                              f"supports ({FORMAT_VERSION}); upgrade vqvae")
-    try:
-        return SpeechVQVAEConfig.from_dict(data["config"])
-    except (TypeError, ValueError) as error:
-        raise CheckpointError(f"{path}: {error}") from error
-

@@ -172,7 +172,7 @@ def test_config_round_trips_and_refuses_bad_values():
         PixelCNNConfig(kernel_size=4)
     with pytest.raises(ValueError, match="channels must be at least"):
         PixelCNNConfig(groups=10, channels=8)
-    with pytest.raises(TypeError, match="layers must be an int"):
+    with pytest.raises(TypeError, match="layers must be int"):
         PixelCNNConfig(layers=2.0)
 
 

@@ -26,7 +26,8 @@ from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from ..data import ImageDataset
-from ..model import VQVAE, WEIGHTS_NAME, resolve_checkpoint
+from ..model import VQVAE
+from ..pretrained import WEIGHTS_NAME, resolve_checkpoint
 
 FORMAT_VERSION = 1
 

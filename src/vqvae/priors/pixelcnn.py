@@ -21,9 +21,7 @@ A prior is saved like a VQ-VAE: ``config.json`` (the ``PixelCNNConfig`` and free
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,14 +29,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import CheckpointError
-from ..model import _check_tensors, _read_weights, resolve_checkpoint
+from ..pretrained import Pretrained, check_field_types, config_from_dict, read_model_config
 from .gated import GatedLayer, MaskedConv2d, group_mask, hidden_labels, pointwise
-
-FORMAT_VERSION = 1
-CONFIG_NAME = "config.json"
-WEIGHTS_NAME = "model.safetensors"
-MODEL_NAME = "PixelCNNPrior"
 
 
 @dataclass(frozen=True)
@@ -71,10 +63,7 @@ class PixelCNNConfig:
     num_classes: int = 0
 
     def __post_init__(self) -> None:
-        for field in dataclasses.fields(self):
-            value = getattr(self, field.name)
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise TypeError(f"PixelCNNConfig.{field.name} must be an int, got {value!r}")
+        check_field_types(self)
         for name in ("num_codes", "groups", "height", "width", "channels", "layers"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
@@ -119,19 +108,14 @@ class PixelCNNConfig:
     @classmethod
     def from_dict(cls, data: dict) -> PixelCNNConfig:
         """The inverse of ``to_dict``; unknown keys are rejected, missing ones take defaults."""
-        if not isinstance(data, dict):
-            raise TypeError(f"a PixelCNNConfig is read from a dict, got {type(data).__name__}")
-        unknown = sorted(set(data) - {f.name for f in dataclasses.fields(cls)})
-        if unknown:
-            raise ValueError(f"unknown PixelCNNConfig keys: {', '.join(map(repr, unknown))}")
-        return cls(**data)
+        return config_from_dict(cls, data)
 
 
 def _grid(shape) -> str:
     return " x ".join(map(str, shape[1:] + shape[:1] if len(shape) == 3 else shape))
 
 
-class PixelCNNPrior(nn.Module):
+class PixelCNNPrior(Pretrained, nn.Module, name="PixelCNNPrior", config=PixelCNNConfig):
     """Gated PixelCNN over code grids, built from a ``PixelCNNConfig``."""
 
     def __init__(self, config: PixelCNNConfig | None = None) -> None:
@@ -239,71 +223,7 @@ class PixelCNNPrior(nn.Module):
         fn = sample_cached if cache else sample_recomputed
         return fn(self, n, labels, temperature, generator)
 
-    # ------------------------------------------------------------------ checkpoints
-    def save_pretrained(self, directory: str | os.PathLike) -> None:
-        """Writes ``config.json`` and ``model.safetensors`` into ``directory`` (created)."""
-        from safetensors.torch import save_file
-
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        tensors = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
-        tmp = directory / (WEIGHTS_NAME + ".tmp")
-        save_file(tensors, str(tmp), metadata={"format": "pt",
-                                               "format_version": str(FORMAT_VERSION)})
-        os.replace(tmp, directory / WEIGHTS_NAME)
-        config = {"format_version": FORMAT_VERSION, "model": MODEL_NAME,
-                  "config": self.config.to_dict(), "metadata": self.metadata}
-        tmp = directory / (CONFIG_NAME + ".tmp")
-        tmp.write_text(json.dumps(config, indent=2) + "\n")
-        os.replace(tmp, directory / CONFIG_NAME)
-
-    @classmethod
-    def from_pretrained(cls, directory: str | os.PathLike,
-                        map_location: str | torch.device = "cpu") -> PixelCNNPrior:
-        """Rebuilds the prior from ``config.json``, loads ``model.safetensors``; eval mode.
-
-        ``directory`` is a folder written by ``save_pretrained`` or a training run folder, whose
-        ``checkpoints/best`` (else ``checkpoints/last``) is then loaded.
-        """
-        directory = resolve_checkpoint(Path(directory))
-        config_path, weights_path = directory / CONFIG_NAME, directory / WEIGHTS_NAME
-        config, metadata = read_prior_config(config_path)
-        model = cls(config)
-        model.metadata = metadata
-        state = _read_weights(weights_path)
-        _check_tensors(model.state_dict(), state, weights_path, config_path)
-        try:
-            model.load_state_dict(state)
-        except RuntimeError as error:
-            raise CheckpointError(f"{weights_path}: {error}") from error
-        return model.to(map_location).eval()
-
 
 def read_prior_config(path: Path) -> tuple[PixelCNNConfig, dict]:
     """The (config, metadata) saved in ``path`` (a prior's config.json), or a CheckpointError."""
-    if not path.is_file():
-        raise CheckpointError(f"{path}: missing (a prior checkpoint holds {CONFIG_NAME} and "
-                              f"{WEIGHTS_NAME})")
-    try:
-        data = json.loads(path.read_bytes())
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise CheckpointError(f"{path}: invalid JSON ({error})") from error
-    if not isinstance(data, dict) or data.get("model") != MODEL_NAME or "config" not in data:
-        found = data.get("model") if isinstance(data, dict) else None
-        raise CheckpointError(f"{path}: not a {MODEL_NAME} config (expected 'model': "
-                              f"'{MODEL_NAME}' and a 'config', found model {found!r})")
-    version = data.get("format_version")
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise CheckpointError(f"{path}: format_version must be a positive integer, "
-                              f"got {version!r}")
-    if version > FORMAT_VERSION:
-        raise CheckpointError(f"{path}: format_version {version} is newer than this vqvae "
-                              f"supports ({FORMAT_VERSION}); upgrade vqvae")
-    try:
-        config = PixelCNNConfig.from_dict(data["config"])
-    except (TypeError, ValueError) as error:
-        raise CheckpointError(f"{path}: {error}") from error
-    metadata = data.get("metadata") or {}
-    if not isinstance(metadata, dict):
-        raise CheckpointError(f"{path}: 'metadata' must be an object, got {metadata!r}")
-    return config, metadata
+    return read_model_config(path, PixelCNNPrior.model_name, PixelCNNConfig.from_dict)

@@ -50,6 +50,35 @@ def latents_text(shape) -> str:
     return " x ".join(map(str, (*shape[1:], shape[0]) if len(shape) == 3 else shape))
 
 
+def print_summary(
+    trainer: Trainer,
+    last: dict[str, float],
+    split: str,
+    final: dict[str, float],
+    files: dict[str, str],
+    then: str = "",
+) -> None:
+    """What a finished run says: ``last`` (the last logged metrics), ``final`` (those of the
+    test ``split``), where its ``files`` (label: name in the run folder), metrics and
+    checkpoints are, and ``then``, what to run next."""
+
+    def values(metrics: dict[str, float]) -> str:
+        return ", ".join(f"{k} {v:.4g}" for k, v in metrics.items())
+
+    print(f"\ntrained {trainer.step} steps; last logged: {values(last)}")
+    if final:
+        print(f"{split}: {values(final)}")
+    out = trainer.run_dir
+    rows = {label: out / name for label, name in files.items()}
+    rows["metrics"] = f"{out / 'metrics.csv'} (TensorBoard: {out / 'tensorboard'})"
+    rows["checkpoint"] = f"{out / 'checkpoints' / 'best'} (and last)"
+    if then:
+        rows["next"] = then
+    width = max(map(len, rows)) + 2
+    for label, where in rows.items():
+        print(f"  {label:<{width}}{where}")
+
+
 def train_vqvae(
     config: RunConfig,
     out: str | Path | None = None,
@@ -102,16 +131,8 @@ def train_vqvae(
     finally:
         teardown()
     if info.is_main:
-        print(
-            f"\ntrained {trainer.step} steps; last logged: "
-            + ", ".join(f"{k} {v:.4g}" for k, v in last.items())
-        )
-        if task.final_metrics:
-            print("test split: " + ", ".join(f"{k} {v:.4g}" for k, v in task.final_metrics.items()))
-        print(f"  reconstructions  {out / 'reconstructions.png'}")
-        print(f"  code usage plot  {out / 'codebook_usage.png'}")
-        print(f"  metrics          {out / 'metrics.csv'} (TensorBoard: {out / 'tensorboard'})")
-        print(f"  checkpoint       {out / 'checkpoints' / 'best'} (and last)")
+        files = {"reconstructions": "reconstructions.png", "code usage plot": "codebook_usage.png"}
+        print_summary(trainer, last, "test split", task.final_metrics, files)
     return out
 
 
@@ -234,16 +255,10 @@ def train_prior(
     finally:
         teardown()
     if info.is_main:
-        print(
-            f"\ntrained {trainer.step} steps; last logged: "
-            + ", ".join(f"{k} {v:.4g}" for k, v in last.items())
+        then = f"vqvae sample {run} -o samples.png; vqvae evaluate {run} --prior"
+        print_summary(
+            trainer, last, "test codes", task.final_metrics, {"samples": "samples.png"}, then
         )
-        if task.final_metrics:
-            print("test codes: " + ", ".join(f"{k} {v:.4g}" for k, v in task.final_metrics.items()))
-        print(f"  samples     {out / 'samples.png'}")
-        print(f"  metrics     {out / 'metrics.csv'} (TensorBoard: {out / 'tensorboard'})")
-        print(f"  checkpoint  {out / 'checkpoints' / 'best'} (and last)")
-        print(f"  next        vqvae sample {run} -o samples.png; vqvae evaluate {run} --prior")
     return out
 
 

@@ -25,11 +25,12 @@ import numpy as np
 import torch
 
 from ..audio import CropDataset, level_gain, load_speech_corpus, read_audio, write_audio
-from ..config import ConfigError
+from ..config import run_config_from_dict
 from ..errors import UsageError
 from ..speech_model import PRESETS, SpeechVQVAE, SpeechVQVAEConfig
 from .distributed import setup, teardown
 from .loop import TrainConfig, Trainer
+from .runs import print_summary
 from .speech_task import Preview, SpeechTask
 
 
@@ -73,22 +74,8 @@ class SpeechRunConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "config") -> SpeechRunConfig:
         """Preset defaults, then the sections of ``data``; unknown keys are refused by name."""
-        unknown = sorted(set(data) - {"preset", "model", "train", "data"})
-        if unknown:
-            raise ConfigError(f"{source}: unknown sections {unknown}; expected model, train, data")
-        preset = data.get("preset", "default")
-        if preset not in PRESETS:
-            raise ConfigError(f"{source}: unknown preset {preset!r}; expected one of "
-                              f"{', '.join(PRESETS)}")
-        model = {**PRESETS[preset].to_dict(), **data.get("model", {})}
-        train = {**SPEECH_TRAIN_PRESETS[preset], **data.get("train", {})}
-        dataset = {**SPEECH_DATA_PRESETS[preset], **data.get("data", {})}
-        try:
-            return cls(preset=preset, model=SpeechVQVAEConfig.from_dict(model),
-                       train=_build(TrainConfig, train, "train"),
-                       data=_build(SpeechDataConfig, dataset, "data"))
-        except (TypeError, ValueError) as e:
-            raise ConfigError(f"{source}: {e}") from None
+        return run_config_from_dict(cls, data, source, PRESETS, SPEECH_TRAIN_PRESETS,
+                                    SPEECH_DATA_PRESETS, SpeechDataConfig)
 
     @classmethod
     def from_run(cls, run: str | Path) -> SpeechRunConfig:
@@ -97,14 +84,6 @@ class SpeechRunConfig:
         if not path.is_file():
             raise UsageError(f"{run}: no run.json; is it a speech training run folder?")
         return cls.from_dict(json.loads(path.read_text()), str(path))
-
-
-def _build(cls, values: dict[str, Any], section: str):
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - names)
-    if unknown:
-        raise ConfigError(f"unknown [{section}] keys {unknown}; expected some of {sorted(names)}")
-    return cls(**values)
 
 
 def load_speech_split(config: SpeechRunConfig, split: str):
@@ -164,15 +143,9 @@ def train_speech(config: SpeechRunConfig, out: str | Path | None = None, *,
     finally:
         teardown()
     if info.is_main:
-        print(f"\ntrained {trainer.step} steps; last logged: "
-              + ", ".join(f"{k} {v:.4g}" for k, v in last.items()))
-        if task.final_metrics:
-            print("test crops: " + ", ".join(f"{k} {v:.4g}" for k, v in task.final_metrics.items()))
-        print(f"  spectrograms  {out / 'reconstructions.png'}")
-        print(f"  sounds        {out / 'audio'}")
-        print(f"  code usage    {out / 'codebook_usage.png'}")
-        print(f"  metrics       {out / 'metrics.csv'} (TensorBoard: {out / 'tensorboard'})")
-        print(f"  checkpoint    {out / 'checkpoints' / 'best'} (and last)")
+        files = {"spectrograms": "reconstructions.png", "sounds": "audio",
+                 "code usage": "codebook_usage.png"}
+        print_summary(trainer, last, "test crops", task.final_metrics, files)
     return out
 
 
