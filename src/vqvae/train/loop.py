@@ -14,6 +14,7 @@ checkpoints that resume exactly, signals and divergence.
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 import random
@@ -26,7 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from torch.nn.parallel import DistributedDataParallel
+from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
@@ -145,11 +146,15 @@ class Trainer:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.wrapped: nn.Module = self.model
         if self.info.world > 1:
-            # quantizers keep their own buffers in sync; nothing else has buffers to share
-            self.wrapped = DistributedDataParallel(
+            # quantizers keep their own buffers in sync: no buffer broadcast before each forward
+            # (the name of that switch changed in torch 2.13)
+            no_sync = ("forward_sync_buffers"
+                       if "forward_sync_buffers" in inspect.signature(DDP.__init__).parameters
+                       else "broadcast_buffers")
+            self.wrapped = DDP(
                 self.model,
                 device_ids=[self.info.device.index] if self.info.device.type == "cuda" else None,
-                broadcast_buffers=False,
+                **{no_sync: False},
             )
         params = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
