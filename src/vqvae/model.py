@@ -205,18 +205,9 @@ class VQVAE(Pretrained, nn.Module, name="VQVAE", config=VQVAEConfig):
             usage=q.usage,
         )
 
-    def _quantize_frozen(self, z: torch.Tensor):
-        """The quantiser in eval mode: no EMA update, initialisation or restart."""
-        was_training = self.quantizer.training
-        self.quantizer.train(False)
-        try:
-            return self.quantizer(z)
-        finally:
-            self.quantizer.train(was_training)
-
     def encode(self, images: torch.Tensor) -> torch.Tensor:
         """images (B, C, H, W) -> indices (B, h, w) [(B, G, h, w)]; changes no state."""
-        return self._quantize_frozen(self.encoder(images)).indices
+        return self.quantizer.frozen(self.encoder(images)).indices
 
     def decode(self, indices: torch.Tensor) -> torch.Tensor:
         """indices (B, h, w) [(B, G, h, w)] -> images (B, C, h f, w f) in [-0.5, 0.5]."""
@@ -228,5 +219,5 @@ class VQVAE(Pretrained, nn.Module, name="VQVAE", config=VQVAEConfig):
         bits/dim = nll / (C H W ln 2).  Raises ``NotImplementedError`` for the gaussian
         likelihood unless ``config.gaussian_std`` is set.
         """
-        output = self.decoder(self._quantize_frozen(self.encoder(images)).quantized)
+        output = self.decoder(self.quantizer.frozen(self.encoder(images)).quantized)
         return self.likelihood.nll(output, images)

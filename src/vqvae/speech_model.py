@@ -248,14 +248,6 @@ class SpeechVQVAE(Pretrained, nn.Module, name="SpeechVQVAE", config=SpeechVQVAEC
             codebook_loss=q.codebook_loss, perplexity=q.perplexity, usage=q.usage,
         )
 
-    def _frozen_quantize(self, z: torch.Tensor):
-        was_training = self.quantizer.training
-        self.quantizer.train(False)
-        try:
-            return self.quantizer(z)
-        finally:
-            self.quantizer.train(was_training)
-
     def _padded(self, waveform: torch.Tensor) -> torch.Tensor:
         x = waveform.unsqueeze(0) if waveform.dim() == 1 else waveform
         if x.dim() != 2:
@@ -268,7 +260,7 @@ class SpeechVQVAE(Pretrained, nn.Module, name="SpeechVQVAE", config=SpeechVQVAEC
         the end padded to a whole code and not counted)."""
         x = self._padded(waveform)
         targets = mu_law_encode(x)
-        q = self._frozen_quantize(self.encoder(x))
+        q = self.quantizer.frozen(self.encoder(x))
         logits = self.decoder(targets, q.quantized, self.speaker_ids(speaker, x.shape[0]))
         t = waveform.shape[-1]
         nll = F.cross_entropy(logits.float(), targets, reduction="none")[:, :t]
@@ -278,7 +270,7 @@ class SpeechVQVAE(Pretrained, nn.Module, name="SpeechVQVAE", config=SpeechVQVAEC
     @torch.no_grad()
     def encode(self, waveform: torch.Tensor) -> torch.Tensor:
         """(B, T) [or (T,)] -> indices (B, ceil(T / hop)); the end is padded with silence."""
-        return self._frozen_quantize(self.encoder(self._padded(waveform))).indices
+        return self.quantizer.frozen(self.encoder(self._padded(waveform))).indices
 
     @torch.no_grad()
     def decode(self, indices: torch.Tensor, speaker=None, length: int | None = None, *,

@@ -326,3 +326,13 @@ def test_bad_input_gives_clear_errors():
         vq.lookup(torch.tensor([[0, 8]]))
     with pytest.raises(ValueError, match="update"):
         VectorQuantizer(8, 4, update="adam")
+
+
+def test_frozen_forward_changes_no_buffer_and_keeps_the_mode():
+    vq = VectorQuantizer(8, 2, restart_after=1).train()
+    before = {k: v.clone() for k, v in vq.state_dict().items()}
+    out = vq.frozen(torch.randn(4, 2, 6))
+    assert vq.training
+    assert out.indices.shape == (4, 6)
+    for k, v in vq.state_dict().items():
+        assert torch.equal(v, before[k]), k

@@ -204,6 +204,16 @@ class VectorQuantizer(nn.Module):
         flat = codebook.view(self.groups * self.num_codes, self.code_dim)
         return _BottleneckGrad.apply(z, flat, rq.quantized, rq.residual, flat_indices, rq.sse)
 
+    def frozen(self, x: torch.Tensor) -> QuantizerOutput:
+        """``forward`` as in eval mode (no EMA update, initialisation or restart), whatever the
+        module's mode; the mode is left as it was."""
+        was_training = self.training
+        self.train(False)
+        try:
+            return self(x)
+        finally:
+            self.train(was_training)
+
     # ------------------------------------------------------------------ lookup
     def lookup(self, indices: torch.Tensor) -> torch.Tensor:
         """Codes for token ids: (B, *spatial) [or (B, G, *spatial)] -> (B, D, *spatial)."""
