@@ -191,9 +191,9 @@ class VQVAE(Pretrained, nn.Module, name="VQVAE", config=VQVAEConfig):
         """
         q = self.quantizer(self.encoder(images))
         output = self.decoder(q.quantized)
-        recon_loss = self.likelihood.loss(output, images)
+        recon_loss, reconstruction = self.likelihood.loss_and_mean(output, images)
         return VQVAEOutput(
-            reconstruction=self.likelihood.mean(output),
+            reconstruction=reconstruction,
             decoder_output=output,
             indices=q.indices,
             loss=recon_loss + q.loss,

@@ -188,3 +188,16 @@ def test_channels_last_output_gives_the_same_nll():
         got = likelihood.nll(output.contiguous(memory_format=torch.channels_last),
                              images.contiguous(memory_format=torch.channels_last))
         torch.testing.assert_close(got, expected)
+
+
+def test_loss_and_mean_equal_loss_and_mean_separately():
+    from vqvae.nets.likelihood import make_likelihood
+
+    torch.manual_seed(0)
+    images = torch.randint(0, 256, (2, 3, 4, 4)).float() / 255 - 0.5
+    for name, channels in (("categorical", 3 * 256), ("gaussian", 3), ("logistic_mixture", 90)):
+        lik = make_likelihood(name)
+        out = torch.randn(2, channels, 4, 4)
+        loss, mean = lik.loss_and_mean(out, images)
+        torch.testing.assert_close(loss, lik.loss(out, images))
+        torch.testing.assert_close(mean, lik.mean(out))

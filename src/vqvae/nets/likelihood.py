@@ -77,6 +77,12 @@ class Likelihood:
         """output (B, O, H, W) -> (B, C, H, W) reconstruction in [-0.5, 0.5]."""
         raise NotImplementedError
 
+    def loss_and_mean(
+        self, output: torch.Tensor, images: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(loss(output, images), mean(output))``; a subclass may share work between them."""
+        return self.loss(output, images), self.mean(output)
+
     def _check(self, output: torch.Tensor, images: torch.Tensor) -> None:
         b, c, h, w = images.shape
         expected = (b, self.output_channels(c), h, w)
@@ -168,9 +174,21 @@ class CategoricalLikelihood(Likelihood):
         return -picked.flatten(1).sum(1)
 
     def mean(self, output: torch.Tensor) -> torch.Tensor:
-        probs = self.log_probs(output).exp()  # (B, C, 256, H, W)
-        values = pixel_values(output.device).view(1, 1, NUM_BINS, 1, 1)
-        return (probs * values).sum(2).clamp(-0.5, 0.5)
+        return self._mean_from(self.log_probs(output))
+
+    def loss_and_mean(
+        self, output: torch.Tensor, images: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One log-softmax over the (B, C, 256, H, W) logits serves both (it dominates)."""
+        self._check(output, images)
+        logp = self.log_probs(output)
+        picked = logp.gather(2, to_bins(images).unsqueeze(2))  # (B, C, 1, H, W)
+        return -picked.sum() / images.numel(), self._mean_from(logp)
+
+    @staticmethod
+    def _mean_from(logp: torch.Tensor) -> torch.Tensor:
+        values = pixel_values(logp.device).view(1, 1, NUM_BINS, 1, 1)
+        return (logp.exp() * values).sum(2).clamp(-0.5, 0.5)
 
 
 class LogisticMixtureLikelihood(Likelihood):
