@@ -149,3 +149,21 @@ def test_bad_train_config_is_refused_by_name():
         TrainConfig(batch_size=0)
     with pytest.raises(ValueError, match="not divisible by 3"):
         ResumableBatches(20, 8, world=3)
+
+
+def test_resuming_with_another_model_config_is_refused_by_file(tmp_path):
+    from vqvae import VQVAE, VQVAEConfig
+    from vqvae.errors import CheckpointError
+    from vqvae.train.vqvae_task import VQVAETask
+
+    def task(num_codes):
+        cfg = VQVAEConfig(image_size=8, hidden=4, residual_hidden=2, residual_layers=1,
+                          embedding_dim=4, num_codes=num_codes)
+        return VQVAETask(VQVAE(cfg), 1.0, preview=torch.zeros(1, 3, 8, 8))
+
+    task(8).save_model(tmp_path)
+    other = task(16)
+    with pytest.raises(CheckpointError, match=r"config.json.*num_codes: 8 vs 16"):
+        other.load_model(tmp_path)
+    same = task(8)
+    same.load_model(tmp_path)

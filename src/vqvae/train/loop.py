@@ -31,6 +31,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
+from ..errors import CheckpointError
 from .checkpoint import (
     existing_checkpoint,
     load_trainer_state,
@@ -105,11 +106,18 @@ class Task:
 
     def save_model(self, folder: Path) -> None:
         """Write the model's weights and config (``save_pretrained``)."""
-        raise NotImplementedError
+        self.model.save_pretrained(folder)
 
     def load_model(self, folder: Path) -> None:
-        """Load weights written by ``save_model`` into ``self.model``."""
-        raise NotImplementedError
+        """Load weights written by ``save_model`` into ``self.model``, refusing a checkpoint
+        whose config differs from the model's."""
+        loaded = type(self.model).from_pretrained(folder)
+        if loaded.config != self.model.config:
+            a, b = loaded.config.to_dict(), self.model.config.to_dict()
+            diff = ", ".join(f"{k}: {a[k]!r} vs {b.get(k)!r}" for k in a if a[k] != b.get(k))
+            raise CheckpointError(f"{folder / 'config.json'}: the checkpoint's model config "
+                                  f"differs from this run's ({diff})")
+        self.model.load_state_dict(loaded.state_dict())
 
 
 def _collate_to(batch: Any, device: torch.device, channels_last: bool) -> Any:

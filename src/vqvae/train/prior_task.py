@@ -25,7 +25,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import ConfigError, DataConfig, apply_override
-from ..errors import CheckpointError
 from ..eval.bits_per_dim import prior_nll_per_latent
 from ..images import grid, save_png
 from ..model import VQVAE
@@ -178,15 +177,3 @@ class PriorTask(Task):
         }
         with open(run_dir / "eval.json", "w") as f:
             json.dump(self.final_metrics, f, indent=2)
-
-    def save_model(self, folder: Path) -> None:
-        self.model.save_pretrained(folder)
-
-    def load_model(self, folder: Path) -> None:
-        loaded = PixelCNNPrior.from_pretrained(folder)
-        if loaded.config != self.model.config:
-            a, b = loaded.config.to_dict(), self.model.config.to_dict()
-            diff = ", ".join(f"{k}: {a[k]!r} vs {b[k]!r}" for k in a if a[k] != b[k])
-            raise CheckpointError(f"{folder / 'config.json'}: the checkpoint's prior config "
-                                  f"differs from this run's ({diff})")
-        self.model.load_state_dict(loaded.state_dict())

@@ -13,7 +13,6 @@ from torch import nn
 
 from ..audio.io import write_audio
 from ..audio.spectrogram import save_spectrograms
-from ..errors import CheckpointError
 from ..eval.plots import bar_plot
 from ..speech_model import SpeechVQVAE
 from .loop import Task
@@ -118,18 +117,6 @@ class SpeechTask(Task):
                  f"{int((counts > 0).sum())} of {len(usage)} codes used", ylabel="fraction")
         with open(run_dir / "eval.json", "w") as f:
             json.dump(self.final_metrics, f, indent=2)
-
-    def save_model(self, folder: Path) -> None:
-        self.model.save_pretrained(folder)
-
-    def load_model(self, folder: Path) -> None:
-        loaded = SpeechVQVAE.from_pretrained(folder)
-        if loaded.config != self.model.config:
-            da, db = loaded.config.to_dict(), self.model.config.to_dict()
-            diff = ", ".join(f"{k}: {da[k]!r} vs {db[k]!r}" for k in da if da[k] != db[k])
-            raise CheckpointError(f"{folder / 'config.json'}: the checkpoint's model config "
-                                  f"differs from this run's ({diff})")
-        self.model.load_state_dict(loaded.state_dict())
 
 
 def _numpy(wave: torch.Tensor) -> np.ndarray:

@@ -8,7 +8,6 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..errors import CheckpointError
 from ..eval.plots import bar_plot
 from ..eval.reconstruction import evaluate_reconstruction
 from ..images import save_comparison
@@ -72,20 +71,3 @@ class VQVAETask(Task):
         )
         with open(run_dir / "eval.json", "w") as f:
             json.dump(self.final_metrics, f, indent=2)
-
-    def save_model(self, folder: Path) -> None:
-        self.model.save_pretrained(folder)
-
-    def load_model(self, folder: Path) -> None:
-        loaded = VQVAE.from_pretrained(folder)
-        if loaded.config != self.model.config:
-            raise CheckpointError(
-                f"{folder / 'config.json'}: the checkpoint's model config differs from this "
-                f"run's ({_diff(loaded.config, self.model.config)})"
-            )
-        self.model.load_state_dict(loaded.state_dict())
-
-
-def _diff(a, b) -> str:
-    da, db = a.to_dict(), b.to_dict()
-    return ", ".join(f"{k}: {da[k]!r} vs {db[k]!r}" for k in da if da[k] != db.get(k))
