@@ -403,6 +403,18 @@ def _evaluate_prior(args, model: VQVAE, split) -> None:
         )
 
 
+def _add_run_args(t: argparse.ArgumentParser, out_help: str) -> None:
+    """The options every training command shares: schedule, device, run folder."""
+    t.add_argument("--steps", type=int)
+    t.add_argument("--batch-size", type=int)
+    t.add_argument("--lr", type=float)
+    t.add_argument("--seed", type=int)
+    t.add_argument("--device", help="cpu or cuda (default: cuda if available)")
+    t.add_argument("--out", help=out_help)
+    t.add_argument("--resume", action="store_true", help="continue the run in --out")
+    t.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
 def _add_prior_parsers(sub) -> None:
     t = sub.add_parser("train-prior", help="train a PixelCNN prior over a trained VQ-VAE's codes")
     t.add_argument("run", help="the VQ-VAE's run folder")
@@ -418,14 +430,7 @@ def _add_prior_parsers(sub) -> None:
         metavar="SECTION.KEY=VALUE",
         help="override one setting of prior, train or data, e.g. --set prior.channels=64",
     )
-    t.add_argument("--steps", type=int)
-    t.add_argument("--batch-size", type=int)
-    t.add_argument("--lr", type=float)
-    t.add_argument("--seed", type=int)
-    t.add_argument("--device", help="cpu or cuda (default: cuda if available)")
-    t.add_argument("--out", help="the prior's run folder (default: RUN/prior)")
-    t.add_argument("--resume", action="store_true", help="continue the prior's run in --out")
-    t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_run_args(t, out_help="the prior's run folder (default: RUN/prior)")
     t.set_defaults(func=cmd_train_prior)
 
     s = sub.add_parser("sample", help="sample new images: codes from the prior, then decode")
@@ -468,17 +473,10 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECTION.KEY=VALUE",
         help="override one setting, e.g. --set model.num_codes=256",
     )
-    t.add_argument("--steps", type=int)
-    t.add_argument("--batch-size", type=int)
-    t.add_argument("--lr", type=float)
-    t.add_argument("--seed", type=int)
     t.add_argument("--amp", choices=["none", "bf16"])
     t.add_argument("--channels-last", action="store_true")
     t.add_argument("--workers", type=int, help="DataLoader worker processes")
-    t.add_argument("--device", help="cpu or cuda (default: cuda if available)")
-    t.add_argument("--out", help="run folder (default: runs/DATE-TIME-DATASET)")
-    t.add_argument("--resume", action="store_true", help="continue the run in --out")
-    t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_run_args(t, out_help="run folder (default: runs/DATE-TIME-DATASET)")
     t.set_defaults(func=cmd_train)
 
     r = sub.add_parser("reconstruct", help="encode and decode images or audio files")
