@@ -4,8 +4,8 @@ vqvae train [--dataset cifar10 --data PATH] [--preset NAME] [--config FILE] [--s
 vqvae train --modality speech [--dataset fsdd|tts_phones|vctk|folder]
 vqvae convert RUN in.wav --speaker NAME -o out.wav
 vqvae reconstruct RUN IMAGE... -o OUT
-vqvae encode RUN DATA -o codes.npy
-vqvae decode RUN codes.npy -o OUT
+vqvae encode RUN DATA -o codes.npy          (images, or audio for a speech run)
+vqvae decode RUN codes.npy -o OUT [--speaker NAME]
 vqvae evaluate RUN [--split test] [--prior [DIR]]
 vqvae train-prior RUN [--steps N] [--out RUN/prior] [--set prior.channels=64]
 vqvae sample RUN [-n 64] [--class C] [--temperature T] [--seed S] -o samples.png
@@ -26,11 +26,21 @@ import torch
 from . import __version__
 from .config import ConfigError, RunConfig, apply_override, read_config_file
 from .data import DataError, load_image_dataset
+from .data.paths import codes_meta_path, read_codes_file
 from .errors import CheckpointError, UsageError
 from .model import VQVAE
 from .train.loop import TrainingDiverged
 from .train.runs import latents_text, load_prior, run_data_config, train_prior, train_vqvae
-from .train.speech_runs import SpeechRunConfig, convert_wav, reconstruct_wav, train_speech
+from .train.speech_runs import (
+    SpeechRunConfig,
+    convert_wav,
+    decode_wav,
+    encode_wav,
+    evaluate_speech_run,
+    is_speech_run,
+    reconstruct_wav,
+    train_speech,
+)
 
 AUDIO_SUFFIXES = (".wav", ".flac")
 
@@ -117,6 +127,15 @@ def load_model(run: str | Path, device: str = "cpu") -> VQVAE:
 def cmd_evaluate(args) -> int:
     from .eval.reconstruction import evaluate_reconstruction
 
+    if is_speech_run(args.run):
+        metrics = evaluate_speech_run(args.run, per_speaker=args.per_speaker,
+                                      device=args.device or "cpu")
+        print(f"{args.run}, test split:")
+        for k, v in metrics.items():
+            print(f"  {k:36s} {v:.6g}")
+        print(f"written: {Path(args.run) / 'eval_speech.json'}, examples in "
+              f"{Path(args.run) / 'eval_audio'}")
+        return 0
     model = load_model(args.run, args.device or "cpu")
     d = run_data_config(args.run)
     dataset = args.dataset or d.get("dataset")
@@ -199,9 +218,27 @@ def _image_files(data: Path) -> list[Path]:
     return files
 
 
+def _encode_audio(args) -> int:
+    data, out = Path(args.data), Path(args.output)
+    if data.is_dir():
+        files = sorted(f for f in data.rglob("*") if f.suffix.lower() in AUDIO_SUFFIXES)
+        if not files:
+            raise DataError(f"{data}: no .wav or .flac files in this folder")
+        outputs = [out / f.relative_to(data).with_suffix(".npy") for f in files]
+    else:
+        files, outputs = [data], [out if out.suffix == ".npy" else out / (data.stem + ".npy")]
+    for f, o in zip(files, outputs, strict=True):
+        path, meta = encode_wav(args.run, f, o)
+        n = meta["samples"] // meta["hop"]
+        print(f"{f} -> {path}: {n} codes ({meta['sample_rate'] / meta['hop']:.0f} per second)")
+    return 0
+
+
 def cmd_encode(args) -> int:
     from .images import load_images
 
+    if is_speech_run(args.run):
+        return _encode_audio(args)
     model = load_model(args.run)
     c = model.config
     files = _image_files(Path(args.data))
@@ -221,30 +258,25 @@ def cmd_encode(args) -> int:
         "model_config": c.to_dict(),
         "files": [str(f) for f in files],
     }
-    _meta_path(out).write_text(json.dumps(meta, indent=2))
-    print(f"{codes.shape[0]} images -> codes {codes.shape} in {out} (metadata {_meta_path(out)})")
+    codes_meta_path(out).write_text(json.dumps(meta, indent=2))
+    print(f"{codes.shape[0]} images -> codes {codes.shape} in {out} "
+          f"(metadata {codes_meta_path(out)})")
     return 0
-
-
-def _meta_path(codes: Path) -> Path:
-    return codes.with_name(codes.name + ".json")
 
 
 def cmd_decode(args) -> int:
     from .images import grid, save_png
 
+    if is_speech_run(args.run):
+        out = decode_wav(args.run, args.codes, args.output, speaker=args.speaker,
+                         temperature=args.temperature, seed=args.seed or 0)
+        print(f"{args.codes} -> {out}")
+        return 0
     model = load_model(args.run)
     c = model.config
     path = Path(args.codes)
-    if not path.is_file():
-        raise DataError(f"{path}: no such codes file")
-    try:
-        codes = np.load(path, allow_pickle=False)
-    except (ValueError, OSError) as e:
-        raise DataError(f"{path}: not a readable .npy array ({e})") from None
-    meta_path = _meta_path(path)
-    if meta_path.is_file():
-        meta = json.loads(meta_path.read_text())
+    codes, meta = read_codes_file(path)
+    if meta:
         if meta.get("num_codes") != c.num_codes or meta.get("groups") != c.groups:
             raise DataError(
                 f"{path}: codes for K={meta.get('num_codes')}, "
@@ -497,16 +529,20 @@ def build_parser() -> argparse.ArgumentParser:
     cv.add_argument("-o", "--output", required=True, help="the .wav file to write")
     cv.set_defaults(func=cmd_convert)
 
-    e = sub.add_parser("encode", help="images -> codes.npy (+ codes.npy.json metadata)")
+    e = sub.add_parser("encode", help="images or audio -> codes.npy (+ codes.npy.json metadata)")
     e.add_argument("run")
-    e.add_argument("data", help="an image file or a folder of images")
+    e.add_argument("data", help="an image file or a folder of images; speech models: an audio "
+                   "file or a folder of them (one .npy each, -o a folder)")
     e.add_argument("-o", "--output", required=True)
     e.set_defaults(func=cmd_encode)
 
-    d = sub.add_parser("decode", help="codes.npy -> images")
+    d = sub.add_parser("decode", help="codes.npy -> images, or a .wav for speech models")
     d.add_argument("run")
     d.add_argument("codes")
-    d.add_argument("-o", "--output", required=True, help="a .png grid or a folder")
+    d.add_argument("-o", "--output", required=True, help="a .png grid or a folder; a .wav")
+    d.add_argument("--speaker", help="speech: the voice (default: the one saved with the codes)")
+    d.add_argument("--temperature", type=float, default=1.0, help="speech: of the sampling")
+    d.add_argument("--seed", type=int, help="speech: seed of the WaveNet's sampling")
     d.set_defaults(func=cmd_decode)
 
     v = sub.add_parser("evaluate", help="NMSE, PSNR, perplexity, codes used, bits/dim")
@@ -515,6 +551,8 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--dataset", choices=["vizdoom", "cifar10", "mnist", "folder"])
     v.add_argument("--data")
     v.add_argument("--device")
+    v.add_argument("--per-speaker", type=int, default=10,
+                   help="speech: test utterances per speaker to reconstruct and convert")
     v.add_argument(
         "--prior",
         nargs="?",

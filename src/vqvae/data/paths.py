@@ -11,6 +11,7 @@ paths, sizes and modification times, so an edited or replaced source is decoded 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import tempfile
@@ -106,3 +107,28 @@ def cached_arrays(
     except OSError as e:
         log.warning("could not write cache file %s: %s", path, e)
     return arrays
+
+
+def codes_meta_path(codes: Path) -> Path:
+    """Where the metadata of a codes file is: ``codes.npy`` -> ``codes.npy.json``."""
+    return codes.with_name(codes.name + ".json")
+
+
+def read_codes_file(path: str | os.PathLike) -> tuple[np.ndarray, dict]:
+    """A codes array written by ``vqvae encode`` (never unpickled) and its metadata ({} when
+    the .json beside it is missing); a DataError naming the file when it cannot be read."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such codes file")
+    try:
+        codes = np.load(path, allow_pickle=False)
+    except (ValueError, OSError) as e:
+        raise DataError(f"{path}: not a readable .npy array ({e})") from None
+    meta_path = codes_meta_path(path)
+    if not meta_path.is_file():
+        return codes, {}
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise DataError(f"{meta_path}: invalid JSON ({e})") from None
+    return codes, meta if isinstance(meta, dict) else {}

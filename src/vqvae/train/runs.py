@@ -85,10 +85,12 @@ def train_vqvae(
     *,
     resume: bool = False,
     device: str | None = None,
+    evaluate: bool = True,
 ) -> Path:
     """Train an image VQ-VAE as ``config`` says, in run folder ``out``; returns the folder.
 
     ``out`` defaults to runs/DATE-TIME-DATASET; ``resume`` continues the run already there.
+    ``evaluate``: measure the whole test split at the end (eval.json, code-usage plot).
     Under torchrun every process calls this with the same ``out``.
     """
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not out:
@@ -122,7 +124,7 @@ def train_vqvae(
     g = torch.Generator().manual_seed(1234)
     preview_idx = torch.randperm(len(test), generator=g)[:16].tolist()
     preview = torch.stack([test[i][0] for i in preview_idx])
-    task = VQVAETask(model, train.variance, preview, eval_data=test)
+    task = VQVAETask(model, train.variance, preview, eval_data=test if evaluate else None)
     trainer = Trainer(
         task, train, config.train, out, val_data=test, dist_info=info, run_config=config.to_dict()
     )
@@ -131,7 +133,9 @@ def train_vqvae(
     finally:
         teardown()
     if info.is_main:
-        files = {"reconstructions": "reconstructions.png", "code usage plot": "codebook_usage.png"}
+        files = {"reconstructions": "reconstructions.png"}
+        if evaluate:
+            files["code usage plot"] = "codebook_usage.png"
         print_summary(trainer, last, "test split", task.final_metrics, files)
     return out
 

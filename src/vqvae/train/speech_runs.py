@@ -3,6 +3,8 @@
     train_speech(SpeechRunConfig(), "runs/fsdd")              # FSDD, 8 kHz, the default sizes
     reconstruct_wav("runs/fsdd", "in.wav", "out.wav")          # encode and decode
     convert_wav("runs/fsdd", "in.wav", "theo", "out.wav")      # decode as another speaker
+    encode_wav("runs/fsdd", "in.wav", "codes.npy"); decode_wav("runs/fsdd", "codes.npy", "o.wav")
+    evaluate_speech_run("runs/fsdd")     # log-mel distance, STOI, conversion judged, phones
 
 ``SpeechRunConfig`` is the [model] / [train] / [data] configuration of a run, saved as
 ``run.json``; ``SpeechRunConfig.from_dict`` rebuilds it (for ``--resume``).
@@ -26,7 +28,10 @@ import torch
 
 from ..audio import CropDataset, level_gain, load_speech_corpus, read_audio, write_audio
 from ..config import run_config_from_dict
+from ..data.errors import DataError
+from ..data.paths import codes_meta_path, read_codes_file
 from ..errors import UsageError
+from ..pretrained import resolve_checkpoint
 from ..speech_model import PRESETS, SpeechVQVAE, SpeechVQVAEConfig
 from .distributed import setup, teardown
 from .loop import TrainConfig, Trainer
@@ -227,3 +232,111 @@ def convert_wav(run: str | Path, in_wav: str | Path, speaker_name: str, out_wav:
         raise UsageError(f"unknown speaker {speaker_name!r}; {run} knows: {', '.join(names)}")
     wave, gain = _read_input(model, run, in_wav)
     return _decode(model, wave, gain, speaker_name, out_wav, temperature, seed)
+
+
+def is_speech_run(run: str | Path) -> bool:
+    """Whether ``run`` (a run folder or a checkpoint) holds a ``SpeechVQVAE``."""
+    config = resolve_checkpoint(Path(run)) / "config.json"
+    try:
+        return json.loads(config.read_text()).get("model") == SpeechVQVAE.model_name
+    except (OSError, ValueError, AttributeError):
+        return False  # the image loader then says what is wrong with it
+
+
+CODES_FORMAT = 1  # of the audio codes' .json metadata
+
+
+def encode_wav(run: str | Path, in_wav: str | Path, out_codes: str | Path, *,
+               device: str = "cpu") -> tuple[Path, dict[str, Any]]:
+    """``in_wav`` -> ``out_codes`` (.npy, (N,) int32 codes) and ``out_codes``.json: the rate,
+    hop, length, level gain and (guessed) speaker needed to decode it back."""
+    model = SpeechVQVAE.from_pretrained(run, map_location=device)
+    c = model.config
+    wave, gain = _read_input(model, run, in_wav)
+    codes = model.encode(torch.from_numpy(np.ascontiguousarray(wave)).to(device))[0]
+    out = Path(out_codes)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.save(out, codes.cpu().numpy().astype(np.int32))
+    meta = {"format_version": CODES_FORMAT, "modality": "speech", "num_codes": c.num_codes,
+            "hop": model.hop, "sample_rate": c.sample_rate, "samples": len(wave),
+            "gain": float(gain), "file": str(in_wav),
+            "speaker": guess_speaker(Path(in_wav), c.speaker_names)}
+    codes_meta_path(out).write_text(json.dumps(meta, indent=2))
+    return out, meta
+
+
+def decode_wav(run: str | Path, codes_path: str | Path, out_wav: str | Path, *,
+               speaker: str | None = None, temperature: float = 1.0, seed: int = 0,
+               device: str = "cpu") -> Path:
+    """Codes written by ``encode_wav`` -> a WAV in ``speaker``'s voice (default: the speaker
+    saved with the codes), as long and as loud as the encoded file."""
+    model = SpeechVQVAE.from_pretrained(run, map_location=device)
+    c = model.config
+    path = Path(codes_path)
+    codes, meta = read_codes_file(path)
+    if meta and (meta.get("num_codes"), meta.get("hop")) != (c.num_codes, model.hop):
+        raise DataError(f"{path}: codes for K={meta.get('num_codes')} with a hop of "
+                        f"{meta.get('hop')} samples, but {run} has K={c.num_codes} and a hop "
+                        f"of {model.hop}")
+    if codes.dtype.kind not in "iu" or codes.ndim != 1 or len(codes) == 0:
+        raise DataError(f"{path}: expected a non-empty (N,) integer array of speech codes, got "
+                        f"{codes.dtype} {codes.shape}")
+    bad = (codes < 0) | (codes >= c.num_codes)
+    if bad.any():
+        raise DataError(f"{path}: {int(bad.sum())} codes outside the codebook [0, "
+                        f"{c.num_codes}), e.g. {int(codes[bad][0])}")
+    speaker = speaker or meta.get("speaker")
+    if c.num_speakers and speaker is None:
+        raise UsageError(f"{path}: in whose voice? pass --speaker, one of: "
+                         f"{', '.join(c.speaker_names)}")
+    if speaker is not None and c.num_speakers and speaker not in c.speaker_names:
+        raise UsageError(f"unknown speaker {speaker!r}; {run} knows: "
+                         f"{', '.join(c.speaker_names)}")
+    samples = int(meta.get("samples", len(codes) * model.hop))
+    generator = torch.Generator(device).manual_seed(seed)
+    indices = torch.from_numpy(codes.astype(np.int64)).to(device)[None]
+    y = model.decode(indices, speaker, min(samples, len(codes) * model.hop),
+                     temperature=temperature, generator=generator)[0]
+    gain = float(meta.get("gain", 1.0))
+    return write_audio(out_wav, y.float().cpu().numpy() / gain, c.sample_rate)
+
+
+def evaluate_speech_run(run: str | Path, *, per_speaker: int = 10, seed: int = 0,
+                        examples: int = 3, device: str = "cpu") -> dict[str, float]:
+    """``evaluate_speech`` (and ``phone_discovery`` where the data has phone labels) of the
+    model in ``run`` on its own data's test split; writes RUN/eval_speech.json and, in
+    RUN/eval_audio, the first ``examples`` originals with their reconstruction and
+    conversion."""
+    from ..eval.speech_eval import evaluate_speech, phone_discovery
+
+    run = Path(run)
+    config = SpeechRunConfig.from_run(run)
+    model = SpeechVQVAE.from_pretrained(run, map_location=device)
+    with warnings.catch_warnings():
+        warnings.simplefilter("once")
+        train, test = load_speech_split(config, "train"), load_speech_split(config, "test")
+    metrics: dict[str, float] = {}
+    rate = model.config.sample_rate
+    if model.config.num_speakers >= 2:
+        result = evaluate_speech(model, train, test, per_speaker=per_speaker, seed=seed,
+                                 progress=lambda line: print(line, file=sys.stderr))
+        metrics.update(result.metrics)
+        names = model.config.speaker_names
+        for u, target, recon, conv in list(zip(result.utterances, result.targets,
+                                               result.reconstructions, result.conversions,
+                                               strict=True))[:examples]:
+            stem = Path(test.names[u]).stem
+            write_audio(run / "eval_audio" / f"{stem}_original.wav", test.waveform(u), rate)
+            write_audio(run / "eval_audio" / f"{stem}_reconstruction.wav", recon, rate)
+            write_audio(run / "eval_audio" / f"{stem}_as_{names[target]}.wav", conv, rate)
+    if test.phones is not None:
+        corpus = load_speech_split(config, "all")
+        probe = phone_discovery(model, corpus)
+        metrics.update({
+            "phone_acc": probe.accuracy, "phone_baseline": probe.baseline,
+            "phone_acc_speech": probe.accuracy_speech,
+            "phone_baseline_speech": probe.baseline_speech,
+            "codes_per_second": rate / model.hop,
+        })
+    (run / "eval_speech.json").write_text(json.dumps(metrics, indent=2))
+    return metrics
