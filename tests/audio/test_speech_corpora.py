@@ -169,6 +169,14 @@ def test_an_utterance_shorter_than_the_crop_is_placed_in_silence():
         assert (targets[wave == 0] == 128).all()
 
 
+def test_every_crop_has_the_crop_length_even_when_a_short_utterance_starts_at_zero():
+    c = _corpus([126], level="none")  # starts 0, -1 or -2: 0 once in three
+    ds = CropDataset(c, 128, seed=0)
+    starts = {ds.position(i)[1] for i in range(30)}
+    assert 0 in starts
+    assert all(ds[i][0].shape == (128,) for i in range(30))
+
+
 def test_resampling_a_corpus_keeps_speakers_and_names():
     c = _corpus([800, 400], speakers=[1, 0])
     r = c.resampled(16000)

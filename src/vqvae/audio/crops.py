@@ -48,7 +48,8 @@ class CropDataset(Dataset):
         return self.num_crops
 
     def position(self, i: int) -> tuple[int, int]:
-        """(utterance, start) of item i; start < 0 places a short utterance -start samples in."""
+        """(utterance, start) of item i; for an utterance shorter than the crop, start <= 0
+        places it -start samples in (zeros around it)."""
         if not 0 <= i < self.num_crops:
             raise IndexError(f"crop {i} out of range for {self.num_crops} crops")
         rng = np.random.default_rng((self.seed, i))
@@ -62,7 +63,7 @@ class CropDataset(Dataset):
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         u, start = self.position(i)
         wave = self.corpus.waveform(u)
-        if start >= 0:
+        if len(wave) >= self.crop:
             out = wave[start : start + self.crop]
         else:
             out = np.zeros(self.crop, dtype=np.float32)
