@@ -9,6 +9,8 @@ vqvae decode RUN codes.npy -o OUT [--speaker NAME]
 vqvae evaluate RUN [--split test] [--prior [DIR]]
 vqvae train-prior RUN [--steps N] [--out RUN/prior] [--set prior.channels=64]
 vqvae sample RUN [-n 64] [--class C] [--temperature T] [--seed S] -o samples.png
+vqvae world record DIR; vqvae train-dynamics RUN; vqvae rollout RUN --context EPISODE[:START]
+    [--actions F,F,L,R] -o rollout.gif; vqvae evaluate-dynamics RUN     (video: cli_video.py)
 vqvae demo
 """
 
@@ -24,6 +26,7 @@ import numpy as np
 import torch
 
 from . import __version__
+from .cli_video import add_video_parsers
 from .config import ConfigError, RunConfig, apply_override, read_config_file
 from .data import DataError, load_image_dataset
 from .data.paths import codes_meta_path, read_codes_file
@@ -452,7 +455,7 @@ def _add_prior_parsers(sub) -> None:
     t.add_argument("run", help="the VQ-VAE's run folder")
     t.add_argument(
         "--dataset",
-        choices=["vizdoom", "cifar10", "mnist", "folder"],
+        choices=["vizdoom", "cifar10", "mnist", "folder", "world"],
         help="default: the run's (run.json)",
     )
     t.add_argument("--data", help="where the data set is (default: the run's)")
@@ -496,7 +499,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--data", help="where the data set is (default: shared data / built-in)")
     t.add_argument("--size", type=int, help="resize images to SIZE x SIZE")
     t.add_argument(
-        "--preset", help="model preset: default, paper-cifar10, sonnet-cifar10, imagenet128"
+        "--preset",
+        help="model preset: default, paper-cifar10, sonnet-cifar10, imagenet128, vizdoom84",
     )
     t.add_argument("--config", help="TOML, YAML or JSON file with [model], [train], [data]")
     t.add_argument(
@@ -548,7 +552,7 @@ def build_parser() -> argparse.ArgumentParser:
     v = sub.add_parser("evaluate", help="NMSE, PSNR, perplexity, codes used, bits/dim")
     v.add_argument("run")
     v.add_argument("--split", default="test", choices=["train", "test"])
-    v.add_argument("--dataset", choices=["vizdoom", "cifar10", "mnist", "folder"])
+    v.add_argument("--dataset", choices=["vizdoom", "cifar10", "mnist", "folder", "world"])
     v.add_argument("--data")
     v.add_argument("--device")
     v.add_argument("--per-speaker", type=int, default=10,
@@ -563,6 +567,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.set_defaults(func=cmd_evaluate)
 
     _add_prior_parsers(sub)
+    add_video_parsers(sub, _add_run_args)
 
     m = sub.add_parser("demo", help="a short vector-quantiser demonstration")
     m.set_defaults(func=cmd_demo)

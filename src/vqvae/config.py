@@ -27,7 +27,7 @@ class ConfigError(ValueError):
 class DataConfig:
     """Which images to train on (see ``vqvae.data.load_image_dataset``)."""
 
-    dataset: str = "vizdoom"  # cifar10 | mnist | folder | vizdoom
+    dataset: str = "vizdoom"  # cifar10 | mnist | folder | vizdoom | world
     path: str | None = None  # None: the shared data folder or the generated cache
     size: int | None = None  # side to resize to; None: the data's own (or the model's)
     options: dict[str, Any] = field(default_factory=dict)  # passed to the loader
@@ -48,12 +48,15 @@ TRAIN_PRESETS: dict[str, dict[str, Any]] = {
     "paper-cifar10": dict(steps=250_000, batch_size=128, lr=2e-4),
     "sonnet-cifar10": dict(steps=10_000, batch_size=32, lr=3e-4),
     "imagenet128": dict(steps=100_000, batch_size=32, lr=2e-4),
+    "vizdoom84": dict(steps=10_000, batch_size=32, lr=1e-3, lr_schedule="cosine",
+                      warmup_steps=100, image_every=1000, checkpoint_every=1000),
 }
 DATA_PRESETS: dict[str, dict[str, Any]] = {
     "default": dict(dataset="vizdoom"),
     "paper-cifar10": dict(dataset="cifar10"),
     "sonnet-cifar10": dict(dataset="cifar10"),
     "imagenet128": dict(dataset="folder", size=128),
+    "vizdoom84": dict(dataset="world", size=84),
 }
 
 

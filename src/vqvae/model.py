@@ -136,6 +136,9 @@ PRESETS: dict[str, VQVAEConfig] = {
     "sonnet-cifar10": VQVAEConfig(
         image_size=32, hidden=128, residual_hidden=32, init="random", restart_after=None,
     ),
+    # paper 4.4: 84 x 84 x 3 frames of a 3D world -> 21 x 21 x 1 latents, K = 512 (the frame
+    # tokenizer of the video model); 128 hidden units, not the paper's 256, to train on a CPU
+    "vizdoom84": VQVAEConfig(image_size=84, hidden=128, residual_hidden=32),
     # paper 4.2: 128 x 128 x 3 -> 32 x 32 x 1 latents, K = 512
     "imagenet128": VQVAEConfig(
         image_size=128, hidden=256, residual_hidden=256, update="loss", init="random",

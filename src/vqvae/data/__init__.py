@@ -6,7 +6,8 @@
     loader = make_loader(ds, batch_size=128, seed=0)
 
 Sources: ``cifar10`` (``cifar10.py``), ``mnist`` (``mnist.py``), ``folder`` (``folder.py``),
-``vizdoom`` (``vizdoom_frames.py``: rendered locally, needs no download).
+``vizdoom`` (``vizdoom_frames.py``: rendered locally, needs no download), ``world`` (a
+folder written by ``vqvae world record``, ``world.py``).
 """
 
 from __future__ import annotations
@@ -20,12 +21,14 @@ from .folder import load_image_folder
 from .mnist import load_mnist, read_idx
 from .paths import cache_dir, default_data_dir
 from .vizdoom_frames import ACTION_NAMES, load_vizdoom, record_episodes, vizdoom_recording
+from .world import load_world, load_world_dataset, record_world
 
 _LOADERS = {
     "cifar10": load_cifar10,
     "mnist": load_mnist,
     "folder": load_image_folder,
     "vizdoom": load_vizdoom,
+    "world": load_world_dataset,
 }
 
 
@@ -36,12 +39,12 @@ def load_image_dataset(
     size: int | None = None,
     **options,
 ) -> ImageDataset:
-    """Load the image data set ``name`` in {"cifar10", "mnist", "folder", "vizdoom"}.
+    """Load the image data set ``name`` in {"cifar10", "mnist", "folder", "vizdoom", "world"}.
 
     Args:
         name: the source.
         path: where it is; ``None``: the shared data folder (cifar10, mnist), the generated
-            cache (vizdoom). Required for "folder".
+            cache (vizdoom). Required for "folder" and "world" (a recorded world's folder).
         split: "train" or "test" ("all" too for folder and vizdoom).
         size: side length to resize to (centre square crop, then resize); ``None``: native
             (cifar10 32, mnist 28, vizdoom 64; folder images must then share one size).
@@ -68,10 +71,13 @@ __all__ = [
     "load_image_dataset",
     "load_image_folder",
     "load_mnist",
+    "load_world",
+    "load_world_dataset",
     "load_vizdoom",
     "make_loader",
     "read_idx",
     "record_episodes",
+    "record_world",
     "resize_images",
     "vizdoom_recording",
 ]

@@ -118,6 +118,7 @@ def record_episodes(
     size: int = DEFAULT_SIZE,
     seed: int = 0,
     tics_per_step: int = 4,
+    first_episode: int = 0,
 ) -> dict[str, np.ndarray]:
     """Play ``num_episodes`` episodes with the persistent random policy and record them.
 
@@ -127,6 +128,8 @@ def record_episodes(
         size: frames are ``size`` x ``size`` RGB.
         seed: fixes the spawn points, the policy and so every frame.
         tics_per_step: game tics each action lasts (35 tics = 1 s).
+        first_episode: the id of the first episode; episodes ``first_episode`` onwards are
+            the same as in a recording that starts at 0 (so a long one can be made in parts).
 
     Returns a dict of arrays: ``frames`` (N, size, size, 3) uint8; ``actions`` (N,) int64, the
     index into ``ACTION_NAMES`` taken after each frame; ``episodes`` (N,) int64; ``steps``
@@ -136,11 +139,13 @@ def record_episodes(
     vzd = _import_vizdoom()
     if num_episodes < 1 or steps_per_episode < 1 or size < 1 or tics_per_step < 1:
         raise DataError("num_episodes, steps_per_episode, size and tics_per_step must be >= 1")
+    if first_episode < 0:
+        raise DataError(f"first_episode must be >= 0, got {first_episode}")
     frames, actions, episodes, steps = [], [], [], []
     with tempfile.TemporaryDirectory(prefix="vqvae-vizdoom-") as workdir:
         game = _make_game(vzd, scenario, size, steps_per_episode * tics_per_step + 10, workdir)
         try:
-            for episode in range(num_episodes):
+            for episode in range(first_episode, first_episode + num_episodes):
                 game_seed, rng = _episode_seed(seed, episode)
                 game.set_seed(game_seed)
                 game.new_episode()

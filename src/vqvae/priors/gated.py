@@ -10,7 +10,10 @@ earlier position and no later one (no blind spot):
   the current one, with a residual connection and a 1x1 skip connection to the output.
 
 Both stacks use gated units y = tanh(a) * sigmoid(b), with a learned per-class bias added to
-a and b when the prior is class-conditional (eq. 4 of the paper).
+a and b when the prior is class-conditional (eq. 4 of the paper), and, when it is conditioned
+on a map (B, C, H, W) (the paper's location-dependent conditioning, e.g. features of earlier
+video frames), a 1x1 convolution of the map added at every position.  Neither reads the
+codes being modelled, so neither changes what depends on what.
 
 Several codebooks per position (G groups) are ordered g = 0 .. G-1 within a position.  Every
 channel carries a *group label*: the input embedding of group g has label g; a hidden channel
@@ -112,10 +115,13 @@ class GatedLayer(nn.Module):
         first: whether this layer reads the codes' embedding.
         last: whether this is the last layer, whose only output is its skip (it has no
             ``h_out`` and returns v and h unchanged).
+        cond_channels: C > 0 adds a 1x1 convolution of a conditioning map (B, C, H, W) to
+            every gate; 0: no map (and no such weights).
     """
 
     def __init__(self, in_labels: torch.Tensor, labels: torch.Tensor, kernel_size: int,
-                 num_classes: int, first: bool, last: bool = False) -> None:
+                 num_classes: int, first: bool, last: bool = False,
+                 cond_channels: int = 0) -> None:
         super().__init__()
         c_in, f = len(in_labels), len(labels)
         self.reach = r = kernel_size // 2
@@ -129,6 +135,7 @@ class GatedLayer(nn.Module):
         self.h_out = None if last else pointwise(labels, labels)
         self.skip = pointwise(labels, labels)
         self.cond = nn.Embedding(num_classes, 4 * f) if num_classes else None
+        self.cond_map = nn.Conv2d(cond_channels, 4 * f, 1) if cond_channels else None
 
     def class_bias(self, labels: torch.Tensor | None):
         """(B,) class indices -> biases (B, 2F) of the vertical and the horizontal gates;
@@ -137,12 +144,22 @@ class GatedLayer(nn.Module):
             return 0, 0
         return self.cond(labels).chunk(2, dim=1)
 
-    def forward(self, v: torch.Tensor, h: torch.Tensor, labels: torch.Tensor | None):
-        """v, h (B, C, H, W) -> v' (B, F, H, W), h' (B, F, H, W), skip (B, F, H, W)."""
+    def map_bias(self, cond: torch.Tensor | None):
+        """A conditioning map (B, C, H, W) -> biases (B, 2F, H, W) of the vertical and the
+        horizontal gates; (0, 0) for a layer without one."""
+        if self.cond_map is None:
+            return 0, 0
+        return self.cond_map(cond).chunk(2, dim=1)
+
+    def forward(self, v: torch.Tensor, h: torch.Tensor, labels: torch.Tensor | None,
+                cond: torch.Tensor | None = None):
+        """v, h (B, C, H, W), cond (B, C', H, W) -> v', h', skip, each (B, F, H, W)."""
         r = self.reach
         bias_v, bias_h = self.class_bias(labels)
         if self.cond is not None:
             bias_v, bias_h = bias_v[:, :, None, None], bias_h[:, :, None, None]
+        map_v, map_h = self.map_bias(cond)
+        bias_v, bias_h = bias_v + map_v, bias_h + map_h
         v_pre = self.v_conv(F.pad(v, (r, r, r, 0))) + bias_v
         h_pre = self.h_conv(F.pad(h, (r, 0, 0, 0))) + shift_down(self.v_to_h(v_pre)) + bias_h
         gated = gate(h_pre)

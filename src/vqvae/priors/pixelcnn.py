@@ -51,6 +51,9 @@ class PixelCNNConfig:
         kernel_size: k, odd; each layer reaches k // 2 rows up and columns left.
         num_classes: > 0 for a class-conditional prior (a learned bias per class in every
             gate); 0: unconditional.
+        cond_channels: C > 0 for a prior conditioned on a map (B, C, h, w) over its grid (a
+            1x1 convolution of it added to every gate, e.g. features of the earlier frames
+            of a video); 0: none.
     """
 
     num_codes: int = 512
@@ -61,6 +64,7 @@ class PixelCNNConfig:
     layers: int = 15
     kernel_size: int = 5
     num_classes: int = 0
+    cond_channels: int = 0
 
     def __post_init__(self) -> None:
         check_field_types(self)
@@ -69,8 +73,9 @@ class PixelCNNConfig:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         if self.kernel_size < 3 or self.kernel_size % 2 == 0:
             raise ValueError(f"kernel_size must be odd and >= 3, got {self.kernel_size}")
-        if self.num_classes < 0:
-            raise ValueError(f"num_classes must be >= 0, got {self.num_classes}")
+        for name in ("num_classes", "cond_channels"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.groups > 1 and self.channels < 2 * self.groups - 1:
             raise ValueError(f"channels must be at least 2 groups - 1 = {2 * self.groups - 1} "
                              f"(each group needs its own channels), got {self.channels}")
@@ -129,7 +134,7 @@ class PixelCNNPrior(Pretrained, nn.Module, name="PixelCNNPrior", config=PixelCNN
         labels = hidden_labels(c.channels, c.groups)
         self.layers = nn.ModuleList(
             GatedLayer(in_labels if i == 0 else labels, labels, c.kernel_size, c.num_classes,
-                       first=i == 0, last=i == c.layers - 1)
+                       first=i == 0, last=i == c.layers - 1, cond_channels=c.cond_channels)
             for i in range(c.layers)
         )
         out_labels = torch.arange(c.groups).repeat_interleave(c.num_codes)
@@ -153,34 +158,39 @@ class PixelCNNPrior(Pretrained, nn.Module, name="PixelCNNPrior", config=PixelCNN
         x = self.embedding(self._grouped(codes) + self.offsets[:, None, None])  # (B, G, h, w, E)
         return x.permute(0, 1, 4, 2, 3).flatten(1, 2)
 
-    def logits_from_embedding(self, x: torch.Tensor,
-                              labels: torch.Tensor | None = None) -> torch.Tensor:
+    def logits_from_embedding(self, x: torch.Tensor, labels: torch.Tensor | None = None,
+                              cond: torch.Tensor | None = None) -> torch.Tensor:
         """(B, G E, h, w) embedded codes -> logits (B, K, h, w) [(B, K, G, h, w)].
 
         ``forward`` = ``logits_from_embedding(embed(codes))``; separate so that gradients with
         respect to the embedding can show what each output depends on.
         """
         labels = self._labels(labels, x.shape[0], x.device)
+        cond = self._cond(cond, x.shape[0], x.shape[-2])
         v, h, skips = x, x, 0
         for layer in self.layers:
-            v, h, skip = layer(v, h, labels)
+            v, h, skip = layer(v, h, labels, cond)
             skips = skips + skip
         out = self.logits(F.relu(self.head(F.relu(skips))))  # (B, G K, h, w)
         b, _, height, width = out.shape
         out = out.view(b, self.config.groups, self.config.num_codes, height, width)
         return out[:, 0] if self.config.groups == 1 else out.transpose(1, 2)
 
-    def forward(self, codes: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        """codes (B, h, w) [(B, G, h, w)], labels (B,) -> logits (B, K, h, w) [(B, K, G, h, w)].
+    def forward(self, codes: torch.Tensor, labels: torch.Tensor | None = None,
+                cond: torch.Tensor | None = None) -> torch.Tensor:
+        """codes (B, h, w) [(B, G, h, w)], labels (B,), cond (B, C, h, w) -> logits
+        (B, K, h, w) [(B, K, G, h, w)].
 
-        The logits at a position (and group) are those of p(code | earlier codes, label).
-        ``codes`` may hold only the first rows (B, [G,] r, w): rows never depend on later ones.
+        The logits at a position (and group) are those of p(code | earlier codes, label, map).
+        ``codes`` may hold only the first rows (B, [G,] r, w): rows never depend on later ones
+        (``cond`` is then cut to its first r rows).
         """
-        return self.logits_from_embedding(self.embed(codes), labels)
+        return self.logits_from_embedding(self.embed(codes), labels, cond)
 
-    def nll(self, codes: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        """(B,) -log p(codes | label) in nats, summed over the h w G latents."""
-        logits = self(codes, labels)
+    def nll(self, codes: torch.Tensor, labels: torch.Tensor | None = None,
+            cond: torch.Tensor | None = None) -> torch.Tensor:
+        """(B,) -log p(codes | label, map) in nats, summed over the h w G latents."""
+        logits = self(codes, labels, cond)
         return F.cross_entropy(logits.float(), codes.long(), reduction="none").flatten(1).sum(1)
 
     def _labels(self, labels, batch: int, device) -> torch.Tensor | None:
@@ -200,15 +210,31 @@ class PixelCNNPrior(Pretrained, nn.Module, name="PixelCNNPrior", config=PixelCNN
             raise ValueError(f"class labels must be in [0, {k}), got {labels.tolist()}")
         return labels
 
+    def _cond(self, cond, batch: int, rows: int) -> torch.Tensor | None:
+        """The conditioning map checked against the config, cut to its first ``rows``."""
+        c = self.config
+        if c.cond_channels == 0:
+            if cond is not None:
+                raise ValueError("this prior takes no conditioning map (cond_channels=0)")
+            return None
+        expected = (batch, c.cond_channels, c.height, c.width)
+        if cond is None or tuple(cond.shape) != expected:
+            found = "none" if cond is None else tuple(cond.shape)
+            raise ValueError(f"this prior is conditioned on a map {expected}, got {found}")
+        return cond[:, :, :rows]
+
     # ------------------------------------------------------------------ sampling
     @torch.no_grad()
     def sample(self, n: int, labels: torch.Tensor | int | None = None, temperature: float = 1.0,
-               generator: torch.Generator | None = None, cache: bool = True) -> torch.Tensor:
+               generator: torch.Generator | None = None, cache: bool = True,
+               cond: torch.Tensor | None = None, argmax: bool = False) -> torch.Tensor:
         """Draws n code grids, all n in one batch -> (n, h, w) [(n, G, h, w)] int64.
 
         Args:
             labels: (n,) class indices, or one for all (class-conditional priors only).
             temperature: the logits are divided by it (< 1: more typical samples).
+            cond: (n, C, h, w) the conditioning map (priors with ``cond_channels`` only).
+            argmax: take the most likely code each time instead of drawing (greedy).
             generator: the random source (on the model's device), for reproducible samples.
             cache: keep each layer's rows and recompute only the current column per latent
                 (about one forward pass in all); False: recompute the network on rows
@@ -220,8 +246,9 @@ class PixelCNNPrior(Pretrained, nn.Module, name="PixelCNNPrior", config=PixelCNN
             raise ValueError(f"temperature must be positive, got {temperature}")
         device = self.offsets.device
         labels = self._labels(labels, n, device)
+        cond = self._cond(cond, n, self.config.height)
         fn = sample_cached if cache else sample_recomputed
-        return fn(self, n, labels, temperature, generator)
+        return fn(self, n, labels, None if argmax else temperature, generator, cond)
 
 
 def read_prior_config(path: Path) -> tuple[PixelCNNConfig, dict]:

@@ -30,8 +30,11 @@ import torch.nn.functional as F
 from .gated import gate
 
 
-def _draw(logits: torch.Tensor, temperature: float, generator) -> torch.Tensor:
-    """(n, K) logits -> (n,) codes drawn from softmax(logits / temperature)."""
+def _draw(logits: torch.Tensor, temperature: float | None, generator) -> torch.Tensor:
+    """(n, K) logits -> (n,) codes drawn from softmax(logits / temperature); the most likely
+    codes when ``temperature`` is None."""
+    if temperature is None:
+        return logits.argmax(-1)
     probs = torch.softmax(logits.float() / temperature, dim=-1)
     return torch.multinomial(probs, 1, generator=generator)[:, 0]
 
@@ -41,7 +44,8 @@ def _ungroup(prior, codes: torch.Tensor) -> torch.Tensor:
     return codes[:, 0] if prior.config.groups == 1 else codes
 
 
-def sample_recomputed(prior, n: int, labels, temperature: float, generator) -> torch.Tensor:
+def sample_recomputed(prior, n: int, labels, temperature: float | None, generator,
+                      cond: torch.Tensor | None = None) -> torch.Tensor:
     """The reference sampler: the network on rows 0 .. i for every latent of row i."""
     c = prior.config
     codes = torch.zeros(n, c.groups, c.height, c.width, dtype=torch.long,
@@ -49,13 +53,14 @@ def sample_recomputed(prior, n: int, labels, temperature: float, generator) -> t
     for i in range(c.height):
         for j in range(c.width):
             for g in range(c.groups):
-                logits = prior(_ungroup(prior, codes[:, :, : i + 1]), labels)
+                logits = prior(_ungroup(prior, codes[:, :, : i + 1]), labels, cond)
                 logits = logits[:, :, i, j] if c.groups == 1 else logits[:, :, g, i, j]
                 codes[:, g, i, j] = _draw(logits, temperature, generator)
     return _ungroup(prior, codes)
 
 
-def sample_cached(prior, n: int, labels, temperature: float, generator) -> torch.Tensor:
+def sample_cached(prior, n: int, labels, temperature: float | None, generator,
+                  cond: torch.Tensor | None = None) -> torch.Tensor:
     """The fast sampler: cached rows per layer, one recomputed column per latent."""
     c = prior.config
     big_g, k, h, w, e, f = (c.groups, c.num_codes, c.height, c.width, c.embedding_dim,
@@ -76,6 +81,7 @@ def sample_cached(prior, n: int, labels, temperature: float, generator) -> torch
     head = (prior.head.masked_weight().flatten(1), prior.head.bias)
     out_w, out_b = prior.logits.masked_weight().flatten(1), prior.logits.bias
     biases = [la.class_bias(labels) for la in layers]  # ((n, 2F), (n, 2F)) or (0, 0)
+    maps = [la.map_bias(cond) for la in layers]  # ((n, 2F, h, w), (n, 2F, h, w)) or (0, 0)
 
     codes = torch.zeros(n, big_g, h, w, dtype=torch.long, device=device)
     v_in = [zeros(n, ch, h + r, w + 2 * r) for ch in widths]  # r zero rows on top, r cols each side
@@ -88,6 +94,8 @@ def sample_cached(prior, n: int, labels, temperature: float, generator) -> torch
                 for li, layer in enumerate(layers):
                     window = h_in[li][:, :, j : j + r + 1].flatten(1)
                     pre = F.linear(window, *h_conv[li]) + links[li][:, :, j] + biases[li][1]
+                    if cond is not None:
+                        pre = pre + maps[li][1][:, :, i, j]
                     gated = gate(pre)
                     skips = skips + F.linear(gated, *skip[li])
                     if not layer.last:
@@ -110,6 +118,8 @@ def sample_cached(prior, n: int, labels, temperature: float, generator) -> torch
             v_pre = layer.v_conv(v_in[li][:, :, i : i + r + 1])  # (n, 2F, 1, w)
             if layer.cond is not None:
                 v_pre = v_pre + biases[li][0][:, :, None, None]
+            if cond is not None:
+                v_pre = v_pre + maps[li][0][:, :, i : i + 1]
             links[li] = layer.v_to_h(v_pre)[:, :, 0]
             if not layer.last:
                 v_in[li + 1][:, :, i + r, r : r + w] = gate(v_pre)[:, :, 0]

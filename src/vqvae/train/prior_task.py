@@ -55,16 +55,33 @@ class PriorRunConfig:
                 "train": dataclasses.asdict(self.train), "data": dataclasses.asdict(self.data)}
 
 
-def apply_prior_override(data: dict[str, Any], assignment: str) -> None:
-    """``SECTION.KEY=VALUE`` with SECTION one of prior, train, data, into ``data``."""
+def apply_prior_override(data: dict[str, Any], assignment: str,
+                         sections: tuple[str, ...] = ("prior", "train", "data")) -> None:
+    """``SECTION.KEY=VALUE`` with SECTION one of ``sections``, into ``data``."""
     key, sep, raw = assignment.partition("=")
     section, dot, name = key.strip().partition(".")
-    if not sep or not dot or section not in ("prior", "train", "data"):
+    if not sep or not dot or section not in sections:
         raise ConfigError(f"--set {assignment!r}: expected SECTION.KEY=VALUE with SECTION one "
-                          "of prior, train, data")
+                          f"of {', '.join(sections)}")
     parsed: dict[str, Any] = {}
     apply_override(parsed, f"train.{name}={raw}")  # the same value syntax as vqvae train
     data.setdefault(section, {})[name] = parsed["train"][name]
+
+
+def run_settings(out: Path, resume: bool, settings: dict[str, dict[str, Any]] | None,
+                 assignments, fresh: dict[str, Any],
+                 sections: tuple[str, ...] = ("prior", "train", "data")) -> tuple[dict, str]:
+    """The sections of a run's configuration and where they came from: ``out``'s run.json
+    when resuming (else ``fresh``), updated by ``settings``, then by the ``SECTION.KEY=VALUE``
+    ``assignments``."""
+    run_json = out / "run.json"
+    resumed = resume and run_json.is_file()
+    data = json.loads(run_json.read_text()) if resumed else fresh
+    for section, values in (settings or {}).items():
+        data.setdefault(section, {}).update(values)
+    for assignment in assignments:
+        apply_prior_override(data, assignment, sections)
+    return data, str(run_json) if resumed else "flags"
 
 
 def build_data_config(values: dict[str, Any], source: str) -> DataConfig:

@@ -31,10 +31,10 @@ from .loop import Trainer
 from .prior_task import (
     PriorRunConfig,
     PriorTask,
-    apply_prior_override,
     build_data_config,
     build_prior_config,
     build_train_config,
+    run_settings,
 )
 from .vqvae_task import VQVAETask
 
@@ -163,14 +163,8 @@ def train_prior(
         )
     vqvae = VQVAE.from_pretrained(run)
     weights = checkpoint_weights(run)
-    run_json = out / "run.json"
-    resumed = resume and run_json.is_file()
-    data = json.loads(run_json.read_text()) if resumed else {"data": run_data_config(run)}
-    source = str(run_json) if resumed else "flags"
-    for section, values in (settings or {}).items():
-        data.setdefault(section, {}).update(values)
-    for assignment in assignments:
-        apply_prior_override(data, assignment)
+    data, source = run_settings(out, resume, settings, assignments,
+                                {"data": run_data_config(run)})
     if not data.get("data", {}).get("dataset"):
         raise UsageError(
             f"{run}: no run.json saying which data it was trained on; pass --dataset (and --data)"
