@@ -89,6 +89,10 @@ def cmd_rollout(args) -> int:
     episode, start = _parse_context(args.context)
     rows = world.episode_index(episode)
     ctx = model.config.context_frames
+    if len(rows) < ctx:
+        raise UsageError(f"--context {args.context}: episode {episode} has {len(rows)} frames, "
+                         f"fewer than the {ctx} context frames the model needs; choose a "
+                         "longer episode")
     if start + ctx > len(rows):
         raise UsageError(f"--context {args.context}: episode {episode} has {len(rows)} frames "
                          f"and the model needs {ctx} context frames, so START must be 0 to "

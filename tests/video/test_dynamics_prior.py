@@ -45,16 +45,19 @@ def test_the_prediction_depends_on_every_context_frame_and_on_the_action():
     target = torch.randint(7, (2, 4, 4))
     emb = model.code_embedding(context).detach().requires_grad_()
 
-    def logits_from(e, actions):
-        x = e.permute(0, 1, 4, 2, 3).flatten(1, 2)
-        x = model.context_in(x) + model.action_embedding(actions)[:, :, None, None]
-        return model.pixelcnn(target, cond=model.context_out(model.context(x)))
-
-    (grad,) = torch.autograd.grad(logits_from(emb, torch.tensor([1, 2])).sum(), emb)
+    cond = model.condition_from_embedding(emb, torch.tensor([1, 2]))
+    (grad,) = torch.autograd.grad(model.pixelcnn(target, cond=cond).sum(), emb)
     assert (grad.abs().sum((0, 2, 3, 4)) > 0).all()  # each of the 3 context frames
     a = model(context, torch.tensor([2, 2]), target)
     b = model(context, torch.tensor([3, 3]), target)
     assert not torch.allclose(a, b)
+    # the action also scales the encoder's features (no effect at initialisation)
+    assert model.action_scales.weight.abs().max() == 0
+    with torch.no_grad():
+        model.action_scales.weight[3].fill_(0.5)
+    assert not torch.allclose(model(context, 3, target), b)
+    with torch.no_grad():
+        model.action_scales.weight.zero_()
     assert torch.equal(model(context, 3, target), b)
     # only the last C frames are read
     longer = torch.cat([torch.randint(7, (2, 2, 4, 4)), context], dim=1)

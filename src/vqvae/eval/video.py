@@ -48,10 +48,14 @@ ALTERED = {"noop": "forward", "forward": "noop", "turn_left": "turn_right",
 
 
 # ---------------------------------------------------------------------- frame metrics
+MAX_PSNR = 100.0  # dB, for equal frames (a no-op often repeats a frame exactly)
+
+
 def frame_psnr(pred: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
-    """(B, C, H, W) x 2 in [-0.5, 0.5] -> (B,) PSNR in dB (peak 1); inf where equal."""
+    """(B, C, H, W) x 2 in [-0.5, 0.5] -> (B,) PSNR in dB (peak 1), at most ``MAX_PSNR``
+    (equal frames), so that a mean over frames stays finite."""
     mse = (pred.float() - truth.float()).pow(2).flatten(1).mean(1)
-    return 10 * torch.log10(1.0 / mse)
+    return 10 * torch.log10(1.0 / mse.clamp(min=10 ** (-MAX_PSNR / 10)))
 
 
 def frame_ssim(pred: torch.Tensor, truth: torch.Tensor, window: int = 11,

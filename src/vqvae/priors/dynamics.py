@@ -5,8 +5,8 @@ model generates the codes of the next frames entirely in code space; only then a
 decoded to pixels.  Here one frame is generated at a time and the model is rolled forward:
 
     context codes (B, C, h, w) --embedding, E per frame, concatenated--> (B, C E, h, w)
-        --3x3 conv, + action embedding (broadcast over the grid), residual stack, 1x1-->
-        conditioning map (B, M, h, w)
+        --3x3 conv, + action embedding (broadcast over the grid), residual blocks (each input
+        scaled per channel by the action: 1 + s_a), ReLU, 1x1--> conditioning map (B, M, h, w)
     target codes (B, h, w) --conditional gated PixelCNN (``PixelCNNPrior`` with
         ``cond_channels`` = M: a 1x1 conv of the map added to every gate)--> logits (B, K, h, w)
 
@@ -15,7 +15,10 @@ position depend on the target's earlier positions, on every context code and on 
 never on the target's own or later positions.
 
 Actions: ``actions[b]`` is the action taken at the last context frame, the one that leads to
-the target frame (in a recorded world, frame t + 1 follows ``actions[t]``).  Index
+the target frame (in a recorded world, frame t + 1 follows ``actions[t]``).  The action acts
+twice: added to the encoder's features, and multiplying them before each residual block (the
+multiplicative action transform of Oh et al. 2015: a turn moves the view sideways, which the
+shared convolutions can do for the channels the action selects).  Index
 ``num_actions`` is "unknown": training hides the action of a fraction ``action_dropout`` of
 the examples behind it, so the same model also predicts without being told the action (the
 "actions hidden" baseline of the video evaluation).
@@ -34,7 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..nets.blocks import ResidualStack
+from ..nets.blocks import ResidualBlock
 from ..pretrained import Pretrained, check_field_types, config_from_dict
 from .pixelcnn import PixelCNNConfig, PixelCNNPrior
 
@@ -140,8 +143,11 @@ class DynamicsPrior(Pretrained, nn.Module, name="DynamicsPrior", config=Dynamics
         self.action_embedding = nn.Embedding(c.num_actions + 1, c.context_hidden)
         self.context_in = nn.Conv2d(c.context_frames * c.code_embedding, c.context_hidden, 3,
                                     padding=1)
-        self.context = ResidualStack(c.context_hidden, c.context_layers,
-                                     max(1, c.context_hidden // 2))
+        self.context = nn.ModuleList(ResidualBlock(c.context_hidden, max(1, c.context_hidden // 2))
+                                     for _ in range(c.context_layers))
+        # (A + 1, L F) per-channel scales of each block's input; 0 at first: no effect
+        self.action_scales = nn.Embedding(c.num_actions + 1, c.context_layers * c.context_hidden)
+        nn.init.zeros_(self.action_scales.weight)
         self.context_out = nn.Conv2d(c.context_hidden, c.cond_channels, 1)
         self.pixelcnn = PixelCNNPrior(c.pixelcnn)
 
@@ -179,10 +185,20 @@ class DynamicsPrior(Pretrained, nn.Module, name="DynamicsPrior", config=Dynamics
         """context (B, T >= C, h, w) codes, actions (B,) -> conditioning map (B, M, h, w)."""
         context = self.check_context(context)
         actions = self.check_actions(actions, context.shape[0])
-        x = self.code_embedding(context)  # (B, C, h, w, E)
+        return self.condition_from_embedding(self.code_embedding(context), actions)
+
+    def condition_from_embedding(self, x: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """(B, C, h, w, E) embedded context codes, (B,) checked actions -> (B, M, h, w).
+
+        Separate from ``condition`` so that gradients with respect to the embedding can show
+        which context frames the prediction depends on.
+        """
         x = x.permute(0, 1, 4, 2, 3).flatten(1, 2)  # (B, C E, h, w), frame c in [c E, (c+1) E)
         x = self.context_in(x) + self.action_embedding(actions)[:, :, None, None]
-        return self.context_out(self.context(x))
+        scales = self.action_scales(actions).view(len(x), len(self.context), -1, 1, 1)
+        for i, block in enumerate(self.context):
+            x = block(x * (1 + scales[:, i]))
+        return self.context_out(torch.relu(x))
 
     def forward(self, context: torch.Tensor, actions: torch.Tensor | int,
                 target: torch.Tensor) -> torch.Tensor:
