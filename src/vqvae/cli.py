@@ -556,7 +556,8 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--data")
     v.add_argument("--device")
     v.add_argument("--per-speaker", type=int, default=10,
-                   help="speech: test utterances per speaker to reconstruct and convert")
+                   help="speech: test utterances per speaker to reconstruct and convert "
+                   "(0: none, only the phone probe)")
     v.add_argument(
         "--prior",
         nargs="?",

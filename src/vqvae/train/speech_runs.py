@@ -304,7 +304,8 @@ def decode_wav(run: str | Path, codes_path: str | Path, out_wav: str | Path, *,
 def evaluate_speech_run(run: str | Path, *, per_speaker: int = 10, seed: int = 0,
                         examples: int = 3, device: str = "cpu") -> dict[str, float]:
     """``evaluate_speech`` (and ``phone_discovery`` where the data has phone labels) of the
-    model in ``run`` on its own data's test split; writes RUN/eval_speech.json and, in
+    model in ``run`` on its own data's test split (``per_speaker=0``: no decoding, only the
+    phone probe); writes RUN/eval_speech.json and, in
     RUN/eval_audio, the first ``examples`` originals with their reconstruction and
     conversion."""
     from ..eval.speech_eval import evaluate_speech, phone_discovery
@@ -317,7 +318,7 @@ def evaluate_speech_run(run: str | Path, *, per_speaker: int = 10, seed: int = 0
         train, test = load_speech_split(config, "train"), load_speech_split(config, "test")
     metrics: dict[str, float] = {}
     rate = model.config.sample_rate
-    if model.config.num_speakers >= 2:
+    if model.config.num_speakers >= 2 and per_speaker > 0:
         result = evaluate_speech(model, train, test, per_speaker=per_speaker, seed=seed,
                                  progress=lambda line: print(line, file=sys.stderr))
         metrics.update(result.metrics)
