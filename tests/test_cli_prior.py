@@ -106,6 +106,13 @@ def test_sample_a_class_writes_a_grid_and_says_how_long_it_took(run, tmp_path, c
     assert np.array_equal(np.asarray(Image.open(out)), first)  # same seed, same class
 
 
+def test_sample_without_a_class_draws_one_row_per_class(run, tmp_path, capsys):
+    out = tmp_path / "rows.png"
+    assert main(["sample", str(run), "-n", "6", "--seed", "1", "-o", str(out)]) == 0
+    assert "one row per class" in capsys.readouterr().out
+    assert Image.open(out).size == (3 * 18 + 2, 2 * 18 + 2)  # 2 classes x 3 samples
+
+
 def test_sample_refuses_a_class_out_of_range_listing_the_range(run, tmp_path, capsys):
     assert main(["sample", str(run), "--class", "2", "-o", str(tmp_path / "x.png")]) == 2
     err = capsys.readouterr().err

@@ -378,9 +378,9 @@ def cmd_sample(args) -> int:
         labels = torch.full((args.n,), label, dtype=torch.long)
         nrow, what = min(8, args.n), f"class {label}" + (f" ({names[label]})" if names else "")
     elif classes:
-        labels = torch.arange(args.n) % classes  # column c: class c
-        nrow = classes if classes <= 16 else min(8, args.n)
-        what = f"classes 0 to {classes - 1} in turn ({listing})"
+        nrow = -(-args.n // classes)  # row c: class c
+        labels = torch.arange(args.n) // nrow
+        what = f"one row per class, 0 to {classes - 1} ({listing})"
     else:
         labels, nrow, what = None, min(8, args.n), "unconditional"
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**31)
