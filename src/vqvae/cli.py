@@ -136,8 +136,9 @@ def cmd_evaluate(args) -> int:
         print(f"{args.run}, test split:")
         for k, v in metrics.items():
             print(f"  {k:36s} {v:.6g}")
-        print(f"written: {Path(args.run) / 'eval_speech.json'}, examples in "
-              f"{Path(args.run) / 'eval_audio'}")
+        examples = Path(args.run) / "eval_audio"
+        print(f"written: {Path(args.run) / 'eval_speech.json'}"
+              + (f", examples in {examples}" if args.per_speaker > 0 else ""))
         return 0
     model = load_model(args.run, args.device or "cpu")
     d = run_data_config(args.run)
