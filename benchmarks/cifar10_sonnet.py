@@ -55,9 +55,12 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=10_000)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--lr", type=float, help="peak learning rate instead of the recipe's")
     p.add_argument("--data", default=None, help="CIFAR-10 location (default: shared data)")
     args = p.parse_args()
-    recipe = RECIPES[args.recipe]
+    recipe = dict(RECIPES[args.recipe])
+    if args.lr is not None:
+        recipe["lr"] = args.lr
 
     torch.manual_seed(args.seed)
     train = load_image_dataset("cifar10", args.data, "train")
@@ -72,7 +75,7 @@ def main() -> None:
     pos = 0
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True).stdout.strip()
-    print(f"# {args.recipe}: {config}")
+    print(f"# {args.recipe}: {config}; peak lr {recipe['lr']}")
     print(f"# torch {torch.__version__}, threads {torch.get_num_threads()}, commit {commit}, "
           f"train variance {variance:.5f}")
     t0 = time.perf_counter()
