@@ -194,6 +194,12 @@ def _decode(model, wave, gain, speaker, out_wav, temperature, seed) -> Path:
     return write_audio(out_wav, y.float().cpu().numpy() / gain, model.config.sample_rate)
 
 
+def _check_speaker(run, names, speaker: str) -> None:
+    """A UsageError listing the speakers of ``run`` unless ``speaker`` is one of ``names``."""
+    if speaker not in names:
+        raise UsageError(f"unknown speaker {speaker!r}; {run} knows: {', '.join(names)}")
+
+
 def reconstruct_wav(run: str | Path, in_wav: str | Path, out_wav: str | Path, *,
                     speaker: str | int | None = None, temperature: float = 1.0, seed: int = 0,
                     device: str = "cpu") -> Path:
@@ -228,8 +234,7 @@ def convert_wav(run: str | Path, in_wav: str | Path, speaker_name: str, out_wav:
     if not model.config.num_speakers:
         raise UsageError(f"{run}: this model is not conditioned on speakers, so it cannot "
                          "convert voices")
-    if speaker_name not in names:
-        raise UsageError(f"unknown speaker {speaker_name!r}; {run} knows: {', '.join(names)}")
+    _check_speaker(run, names, speaker_name)
     wave, gain = _read_input(model, run, in_wav)
     return _decode(model, wave, gain, speaker_name, out_wav, temperature, seed)
 
@@ -289,9 +294,8 @@ def decode_wav(run: str | Path, codes_path: str | Path, out_wav: str | Path, *,
     if c.num_speakers and speaker is None:
         raise UsageError(f"{path}: in whose voice? pass --speaker, one of: "
                          f"{', '.join(c.speaker_names)}")
-    if speaker is not None and c.num_speakers and speaker not in c.speaker_names:
-        raise UsageError(f"unknown speaker {speaker!r}; {run} knows: "
-                         f"{', '.join(c.speaker_names)}")
+    if speaker is not None and c.num_speakers:
+        _check_speaker(run, c.speaker_names, speaker)
     samples = int(meta.get("samples", len(codes) * model.hop))
     generator = torch.Generator(device).manual_seed(seed)
     indices = torch.from_numpy(codes.astype(np.int64)).to(device)[None]
