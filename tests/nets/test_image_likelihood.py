@@ -190,6 +190,21 @@ def test_channels_last_output_gives_the_same_nll():
         torch.testing.assert_close(got, expected)
 
 
+def test_channels_last_categorical_gives_the_same_loss_mean_and_gradient():
+    torch.manual_seed(0)
+    images = to_bins(torch.rand(2, 3, 4, 5) - 0.5).float() / 255 - 0.5
+    likelihood = CategoricalLikelihood()
+    results = []
+    for memory_format in (torch.contiguous_format, torch.channels_last):
+        output = torch.randn(2, 3 * 256, 4, 5, generator=torch.Generator().manual_seed(1))
+        output = output.contiguous(memory_format=memory_format).requires_grad_()
+        loss, mean = likelihood.loss_and_mean(output, images)
+        loss.backward()
+        results.append((loss, mean, output.grad))
+    for a, b in zip(*results, strict=True):
+        torch.testing.assert_close(a, b)
+
+
 def test_loss_and_mean_equal_loss_and_mean_separately():
     from vqvae.nets.likelihood import make_likelihood
 

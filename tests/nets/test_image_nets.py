@@ -45,11 +45,11 @@ def test_one_strided_layer_per_halving(factor, halvings):
 
 
 def _layer_kinds(net):
-    names = {nn.Conv2d: "conv", nn.ConvTranspose2d: "convT", nn.ReLU: "relu",
-             ResidualStack: "residual"}
+    kinds = ((nn.Conv2d, "conv"), (nn.ConvTranspose2d, "convT"), (nn.ReLU, "relu"),
+             (ResidualStack, "residual"))
     out = []
     for m in net.net:
-        kind = names[type(m)]
+        kind = next(name for cls, name in kinds if isinstance(m, cls))
         if kind in ("conv", "convT"):
             kind += f"{m.kernel_size[0]}s{m.stride[0]}"
         out.append(kind)

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from .blocks import ResidualStack
+from .upsample import ConvTranspose2x
 
 
 def num_halvings(factor: int) -> int:
@@ -120,8 +121,7 @@ class ImageDecoder(nn.Module):
         for i in range(steps):
             last = i == steps - 1
             # (B, hidden, h, w) -> (B, hidden or out_channels, 2 h, 2 w)
-            layers.append(nn.ConvTranspose2d(hidden, out_channels if last else hidden,
-                                             kernel_size=4, stride=2, padding=1))
+            layers.append(ConvTranspose2x(hidden, out_channels if last else hidden))
             if not last:
                 layers.append(nn.ReLU())
         if steps == 0:

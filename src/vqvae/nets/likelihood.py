@@ -163,14 +163,23 @@ class CategoricalLikelihood(Likelihood):
         return image_channels * NUM_BINS
 
     def log_probs(self, output: torch.Tensor) -> torch.Tensor:
-        """(B, C * 256, H, W) -> (B, C, 256, H, W) log-probabilities of the 256 values."""
+        """(B, C * 256, H, W) -> (B, C, H, W, 256) log-probabilities of the 256 values.
+
+        The softmax runs over whichever axis is contiguous in memory: the 256 logits of a
+        sub-pixel are adjacent when the output is channels-last (the bf16 CPU decoder), a
+        plane apart otherwise.  The result is a view in the output's own layout.
+        """
         c = self._image_channels(output, NUM_BINS)
-        return torch.log_softmax(output.float().unflatten(1, (c, NUM_BINS)), dim=2)
+        if output.dim() == 4 and output.is_contiguous(memory_format=torch.channels_last):
+            logits = output.permute(0, 2, 3, 1).unflatten(3, (c, NUM_BINS))  # (B, H, W, C, 256)
+            return torch.log_softmax(logits.float(), dim=-1).permute(0, 3, 1, 2, 4)
+        logits = output.float().unflatten(1, (c, NUM_BINS))  # (B, C, 256, H, W)
+        return torch.log_softmax(logits, dim=2).movedim(2, -1)
 
     def nll(self, output: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
         self._check(output, images)
-        logp = self.log_probs(output)  # (B, C, 256, H, W)
-        picked = logp.gather(2, to_bins(images).unsqueeze(2))  # (B, C, 1, H, W)
+        logp = self.log_probs(output)  # (B, C, H, W, 256)
+        picked = logp.gather(-1, to_bins(images).unsqueeze(-1))  # (B, C, H, W, 1)
         return -picked.flatten(1).sum(1)
 
     def mean(self, output: torch.Tensor) -> torch.Tensor:
@@ -179,16 +188,18 @@ class CategoricalLikelihood(Likelihood):
     def loss_and_mean(
         self, output: torch.Tensor, images: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """One log-softmax over the (B, C, 256, H, W) logits serves both (it dominates)."""
+        """One log-softmax over the (B, C, H, W, 256) logits serves both (it dominates)."""
         self._check(output, images)
         logp = self.log_probs(output)
-        picked = logp.gather(2, to_bins(images).unsqueeze(2))  # (B, C, 1, H, W)
+        picked = logp.gather(-1, to_bins(images).unsqueeze(-1))  # (B, C, H, W, 1)
         return -picked.sum() / images.numel(), self._mean_from(logp)
 
     @staticmethod
     def _mean_from(logp: torch.Tensor) -> torch.Tensor:
-        values = pixel_values(logp.device).view(1, 1, NUM_BINS, 1, 1)
-        return (logp.exp() * values).sum(2).clamp(-0.5, 0.5)
+        """(B, C, H, W, 256) log-probabilities -> (B, C, H, W) expected value."""
+        # multiply-and-sum rather than a product: logp may be a strided view, which a
+        # product would first copy
+        return (logp.exp() * pixel_values(logp.device)).sum(-1).clamp(-0.5, 0.5)
 
 
 class LogisticMixtureLikelihood(Likelihood):

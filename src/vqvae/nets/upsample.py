@@ -1,0 +1,103 @@
+"""The decoder's 2x upsampling: a 4x4 transposed convolution of stride 2, padding 1.
+
+``ConvTranspose2x`` is an ``nn.ConvTranspose2d`` (same parameters, same state-dict keys, same
+output) with a faster route for bf16 autocast on the CPU.  oneDNN runs bf16 matrix products on
+AMX/AVX-512 units several times faster than fp32, but its transposed-convolution backward
+falls off that path (on the paper's CIFAR-10 decoder the last layer's backward alone took
+more than a third of a training step).  So, under CPU autocast, the layer is computed as the
+equivalent sub-pixel convolution written as one matrix product:
+
+Each output pixel (2m + a, 2n + c) sees only a 2 x 2 window of the input: rows {m - 1, m}
+through kernel rows (3, 1) when a = 0, rows {m, m + 1} through kernel rows (2, 0) when a = 1,
+and likewise for columns.  Padding the input by one and taking every 2 x 2 patch gives
+(H + 1) x (W + 1) patches of 4 C_in values; one product with a (4 C_in, 4 C_out) matrix
+gives all four phases (a, c) at once, and phase (a, c) of output (m, n) is read at patch
+(m + a, n + c).  The backward pass is written by hand as two more products on contiguous
+operands, so every product stays on the fast path.  Activations are kept channels-last.
+
+Elsewhere (fp32, or another device) it is ``nn.ConvTranspose2d`` unchanged.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+# kernel index used by output phase a (rows) for patch tap i: KERNEL_TAP[a][i]
+KERNEL_TAP = ((3, 1), (2, 0))
+
+
+def phase_matrix(weight: torch.Tensor) -> torch.Tensor:
+    """(C_in, C_out, 4, 4) transposed-conv weight -> (4 C_in, 4 C_out) patch matrix.
+
+    Rows are ordered (tap row i, tap column j, input channel); columns (phase row a, phase
+    column c, output channel).
+    """
+    c_in, c_out = weight.shape[:2]
+    taps = torch.tensor(KERNEL_TAP, device=weight.device)  # (a, i)
+    w = weight[:, :, taps[:, :, None, None], taps[None, None, :, :]]  # (C_in, C_out, a, i, c, j)
+    return w.permute(3, 5, 0, 2, 4, 1).reshape(4 * c_in, 4 * c_out)
+
+
+class _SubpixelProduct(torch.autograd.Function):
+    """x (B, H, W, C_in), matrix (4 C_in, 4 C_out), bias (C_out,) -> (B, 2H, 2W, C_out);
+    all in one dtype."""
+
+    @staticmethod
+    def forward(ctx, x, matrix, bias):
+        b, h, w, c_in = x.shape
+        c_out = matrix.shape[1] // 4
+        padded = F.pad(x, (0, 0, 1, 1, 1, 1))  # (B, H + 2, W + 2, C_in)
+        patches = torch.cat([padded[:, i : i + h + 1, j : j + w + 1]
+                             for i in (0, 1) for j in (0, 1)], dim=-1)  # (B, H+1, W+1, 4 C_in)
+        patches = patches.view(-1, 4 * c_in)
+        phases = (patches @ matrix).view(b, h + 1, w + 1, 2, 2, c_out)
+        out = x.new_empty(b, h, 2, w, 2, c_out)
+        for a in (0, 1):
+            for c in (0, 1):
+                out[:, :, a, :, c] = phases[:, a : a + h, c : c + w, a, c]
+        out = out.view(b, 2 * h, 2 * w, c_out).add_(bias)
+        ctx.save_for_backward(patches, matrix)
+        ctx.shape = (b, h, w, c_in, c_out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        patches, matrix = ctx.saved_tensors
+        b, h, w, c_in, c_out = ctx.shape
+        grad = grad.contiguous().view(b, h, 2, w, 2, c_out)
+        grad_bias = grad.sum(dim=(0, 1, 2, 3, 4), dtype=torch.float32).to(grad.dtype)
+        grad_phases = grad.new_zeros(b, h + 1, w + 1, 2, 2, c_out)
+        for a in (0, 1):
+            for c in (0, 1):
+                grad_phases[:, a : a + h, c : c + w, a, c] = grad[:, :, a, :, c]
+        grad_phases = grad_phases.view(-1, 4 * c_out)
+        # contiguous operands keep both products on oneDNN's fast path
+        grad_matrix = patches.t().contiguous() @ grad_phases
+        grad_patches = (grad_phases @ matrix.t().contiguous()).view(b, h + 1, w + 1, 4, c_in)
+        grad_padded = grad.new_zeros(b, h + 2, w + 2, c_in)
+        for k, (i, j) in enumerate(((0, 0), (0, 1), (1, 0), (1, 1))):
+            grad_padded[:, i : i + h + 1, j : j + w + 1] += grad_patches[:, :, :, k]
+        return grad_padded[:, 1 : h + 1, 1 : w + 1], grad_matrix, grad_bias
+
+
+class ConvTranspose2x(nn.ConvTranspose2d):
+    """4x4 transposed convolution, stride 2, padding 1: (B, C_in, H, W) -> (B, C_out, 2H, 2W).
+
+    Under CPU bf16 autocast the output is channels-last; its values are those of
+    ``nn.ConvTranspose2d`` up to rounding.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__(in_channels, out_channels, kernel_size=4, stride=2, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.device.type != "cpu" or not torch.is_autocast_enabled("cpu"):
+            return super().forward(x)
+        dtype = torch.get_autocast_dtype("cpu")
+        with torch.autocast("cpu", enabled=False):
+            out = _SubpixelProduct.apply(
+                x.permute(0, 2, 3, 1).to(dtype), phase_matrix(self.weight).to(dtype),
+                self.bias.to(dtype))
+        return out.permute(0, 3, 1, 2)  # (B, C_out, 2H, 2W), channels-last in memory
