@@ -1,7 +1,8 @@
 """DeepMind Sonnet's VQ-VAE example on CIFAR-10, as published and with vqvae's improvements.
 
     python benchmarks/cifar10_sonnet.py --recipe published [--steps 10000]
-    python benchmarks/cifar10_sonnet.py --recipe vqvae     [--steps 10000]
+    python benchmarks/cifar10_sonnet.py --recipe vqvae     [--steps 10000] [--lr PEAK]
+        [--set model.KEY=VALUE ...]
 
 Protocol of Sonnet's ``vqvae_example.ipynb``: images scaled to [-0.5, 0.5]; encoder/decoder of
 128 hidden units with 2 residual layers of 32; D = 64; K = 512; beta = 0.25; EMA decay 0.99;
@@ -27,6 +28,7 @@ import time
 import torch
 
 from vqvae import VQVAE, VQVAEConfig
+from vqvae.config import apply_override
 from vqvae.data import load_image_dataset
 from vqvae.eval import evaluate_reconstruction
 
@@ -56,11 +58,19 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--lr", type=float, help="peak learning rate instead of the recipe's")
+    p.add_argument("--set", action="append", default=[], metavar="model.KEY=VALUE",
+                   help="a model setting over the recipe's, e.g. model.decay=0.95")
     p.add_argument("--data", default=None, help="CIFAR-10 location (default: shared data)")
     args = p.parse_args()
     recipe = dict(RECIPES[args.recipe])
     if args.lr is not None:
         recipe["lr"] = args.lr
+    settings = {"model": dict(recipe["model"])}
+    for assignment in args.set:
+        apply_override(settings, assignment)
+    if set(settings) != {"model"}:
+        p.error("--set takes model settings only (model.KEY=VALUE)")
+    recipe["model"] = settings["model"]
 
     torch.manual_seed(args.seed)
     train = load_image_dataset("cifar10", args.data, "train")
