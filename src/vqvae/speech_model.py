@@ -275,15 +275,17 @@ class SpeechVQVAE(Pretrained, nn.Module, name="SpeechVQVAE", config=SpeechVQVAEC
     @torch.no_grad()
     def decode(self, indices: torch.Tensor, speaker=None, length: int | None = None, *,
                temperature: float = 1.0, generator: torch.Generator | None = None,
-               cache: bool = True) -> torch.Tensor:
+               cache: bool = True, backend: str = "auto") -> torch.Tensor:
         """indices (B, N) -> waveform (B, length or N hop) in [-1, 1], drawn sample by sample
-        from the WaveNet (``cache``: the fast per-layer queues) with ``speaker``'s voice."""
+        from the WaveNet (``cache``: the fast per-layer queues, run by ``backend``, see
+        ``WaveNet.generate``) with ``speaker``'s voice."""
         if indices.dim() == 1:
             indices = indices.unsqueeze(0)
         codes = self.quantizer.lookup(indices)
         ids = self.speaker_ids(speaker, indices.shape[0])
         classes = self.decoder.generate(codes, ids, length, temperature=temperature,
-                                        generator=generator, cache=cache)
+                                        generator=generator, cache=cache,
+                                        backend=backend)
         return mu_law_decode(classes, dtype=codes.dtype)
 
     @torch.no_grad()

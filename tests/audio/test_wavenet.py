@@ -2,8 +2,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from vqvae.nets import wavenet_fast
 from vqvae.nets.audio import AudioEncoder
-from vqvae.nets.wavenet import WaveNet
+from vqvae.nets.wavenet import WaveNet, draw
 
 
 def _net(upsample="repeat", speakers=3, seed=0):
@@ -67,10 +68,11 @@ def test_cached_steps_give_the_teacher_forced_logits(upsample):
 def test_cached_and_recomputed_generation_draw_the_same_samples():
     net = _net()
     codes, speaker = torch.randn(2, 5, 10, dtype=torch.double), torch.tensor([1, 1])
-    a = net.generate(codes, speaker, generator=torch.Generator().manual_seed(5))
+    a = net.generate(codes, speaker, generator=torch.Generator().manual_seed(5), backend="torch")
     b = net.generate(codes, speaker, generator=torch.Generator().manual_seed(5), cache=False)
     assert a.shape == (2, 40) and torch.equal(a, b)
-    c = net.generate(codes, speaker, 17, generator=torch.Generator().manual_seed(6))
+    c = net.generate(codes, speaker, 17, generator=torch.Generator().manual_seed(6),
+                     backend="torch")
     d = net.generate(codes, speaker, 17, generator=torch.Generator().manual_seed(6), cache=False)
     assert c.shape == (2, 17) and torch.equal(c, d) and not torch.equal(a[:, :17], c)
 
@@ -106,3 +108,107 @@ def test_conditioning_that_is_missing_or_not_wanted_is_refused():
     with pytest.raises(ValueError, match="no local conditioning"):
         plain(samples, codes)
     assert plain.generate(length=5, batch=2).shape == (2, 5)
+
+
+# ---------------------------------------------------------------- drawing
+def test_draw_follows_the_softmax_and_never_draws_an_impossible_class():
+    logits = torch.tensor([[0.0, float("-inf"), 1.0, 2.0, float("-inf")]])
+    probs = torch.softmax(logits / 0.5, -1)[0]
+    n = 10_000
+    u = (torch.arange(n, dtype=torch.float64) + 0.5) / n  # an even grid: counts are n p
+    drawn = draw(logits.expand(n, -1), u, 0.5)
+    counts = torch.bincount(drawn, minlength=5).double()
+    torch.testing.assert_close(counts / n, probs.double(), rtol=0, atol=1.5 / n)
+    edge = torch.tensor([0.0, 1 - 2**-53], dtype=torch.float64)
+    assert draw(logits.expand(2, -1), edge, 0.5).tolist() == [0, 3]
+
+
+def test_compiled_draw_picks_the_same_classes_as_the_torch_draw():
+    pytest.importorskip("numba")
+    torch.manual_seed(0)
+    logits, u = torch.randn(500, 256) * 3, torch.rand(500, dtype=torch.float64)
+    logits[:, 7] = float("-inf")
+    for temperature in (1.0, 0.3):
+        work = torch.empty(256, dtype=torch.float64).numpy()
+        compiled = [wavenet_fast._inverse_cdf(row.numpy(), float(v), temperature, work)
+                    for row, v in zip(logits, u, strict=True)]
+        assert compiled == draw(logits, u, temperature).tolist()
+
+
+# ---------------------------------------------------------------- the compiled loop
+@pytest.mark.parametrize("upsample", ["repeat", "transposed"])
+@pytest.mark.parametrize("batch", [1, 3])
+def test_compiled_steps_give_the_teacher_forced_and_cached_logits(upsample, batch, monkeypatch):
+    pytest.importorskip("numba")
+    monkeypatch.setattr(wavenet_fast, "_CHUNK", 8)  # several chunks of two codes
+    net = _net(upsample)
+    length = 38  # beyond the receptive field (15), not a whole number of codes
+    samples = torch.randint(256, (batch, length))
+    codes = torch.randn(batch, 5, 10, dtype=torch.double)
+    speaker = torch.tensor([2, 0, 1][:batch])
+    out, logits = wavenet_fast.run(net, codes, speaker, batch, length, forced=samples,
+                                   keep_logits=True)
+    assert torch.equal(out, samples) and logits.shape == (batch, 256, length)
+    expected = net(F.pad(samples, (0, 2), value=128), codes, speaker)[..., :length]
+    torch.testing.assert_close(logits, expected, rtol=0, atol=1e-10)
+    state = net.incremental(codes, speaker)
+    previous = torch.full((batch,), 128)
+    for t in range(length):
+        torch.testing.assert_close(logits[..., t], state.step(previous), rtol=0, atol=1e-10)
+        previous = samples[:, t]
+
+
+def test_compiled_steps_of_a_float32_net_without_conditioning_match_it():
+    pytest.importorskip("numba")
+    torch.manual_seed(1)
+    net = WaveNet(4, 6, layers=1, stacks=1)  # one layer: no residual output
+    samples = torch.randint(256, (2, 9))
+    _, logits = wavenet_fast.run(net, None, None, 2, 9, forced=samples, keep_logits=True)
+    assert logits.dtype == torch.float32
+    torch.testing.assert_close(logits, net(samples), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_compiled_and_torch_generation_draw_the_same_samples(batch):
+    pytest.importorskip("numba")
+    net = _net("transposed")
+    codes = torch.randn(batch, 5, 9, dtype=torch.double)
+    speaker = torch.tensor([1, 2, 0][:batch])
+    for temperature in (1.0, 0.7):
+        a = net.generate(codes, speaker, 35, temperature=temperature,
+                         generator=torch.Generator().manual_seed(3), backend="numba")
+        b = net.generate(codes, speaker, 35, temperature=temperature,
+                         generator=torch.Generator().manual_seed(3), backend="torch")
+        assert a.shape == (batch, 35) and torch.equal(a, b)
+
+
+def test_compiled_generation_at_a_low_temperature_takes_the_most_likely_class():
+    pytest.importorskip("numba")
+    net = _net()
+    codes, speaker = torch.randn(3, 5, 10, dtype=torch.double), torch.tensor([0, 1, 2])
+    greedy = net.generate(codes, speaker, temperature=1e-12, backend="numba")
+    assert torch.equal(net(greedy, codes, speaker).argmax(1), greedy)
+    assert greedy.unique().numel() > 3  # the samples do vary
+
+
+def test_compiled_generation_repeats_itself_for_the_same_seed():
+    pytest.importorskip("numba")
+    net = _net()
+    codes, speaker = torch.randn(2, 5, 10, dtype=torch.double), torch.tensor([1, 0])
+    a, b, c = (net.generate(codes, speaker, generator=torch.Generator().manual_seed(seed),
+                            backend="numba") for seed in (4, 4, 5))
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    assert net.generate(codes, speaker, generator=torch.Generator().manual_seed(4)).equal(a)
+
+
+def test_without_the_compiled_loop_generation_falls_back_to_torch(monkeypatch):
+    monkeypatch.setattr(wavenet_fast, "available", lambda: False)
+    net = _net()
+    codes, speaker = torch.randn(2, 5, 3, dtype=torch.double), torch.tensor([1, 0])
+    a = net.generate(codes, speaker, generator=torch.Generator().manual_seed(2))
+    b = net.generate(codes, speaker, generator=torch.Generator().manual_seed(2), cache=False)
+    assert a.shape == (2, 12) and torch.equal(a, b)
+    with pytest.raises(ValueError, match="numba is not installed"):
+        net.generate(codes, speaker, backend="numba")
+    with pytest.raises(ValueError, match="backend must be one of"):
+        net.generate(codes, speaker, backend="jax")
