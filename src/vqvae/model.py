@@ -25,6 +25,7 @@ from .nets.image import ImageDecoder, ImageEncoder, num_halvings
 from .nets.likelihood import LIKELIHOODS, make_likelihood
 from .pretrained import Pretrained, check_field_types, config_from_dict
 from .quantize import VectorQuantizer
+from .quantize.vector_quantizer import GRADIENTS
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,8 @@ class VQVAEConfig:
         logistic_mixtures: M, components of the logistic mixture likelihood.
         gaussian_std: fixed std of the gaussian likelihood's discretised ``nll``; None: the
             gaussian likelihood has no ``nll`` (training is MSE either way).
+        gradient: how the encoder gets the decoder's gradient through the bottleneck,
+            ``"straight_through"`` (the paper's) or ``"rotation"`` (see ``VectorQuantizer``).
     """
 
     image_channels: int = 3
@@ -70,6 +73,7 @@ class VQVAEConfig:
     likelihood: str = "gaussian"
     logistic_mixtures: int = 10
     gaussian_std: float | None = None
+    gradient: str = "straight_through"
 
     def __post_init__(self) -> None:
         check_field_types(self)
@@ -96,6 +100,8 @@ class VQVAEConfig:
              f"likelihood must be one of {', '.join(LIKELIHOODS)}, got {c.likelihood!r}"),
             (c.gaussian_std is None or c.gaussian_std > 0,
              f"gaussian_std must be positive, got {c.gaussian_std}"),
+            (c.gradient in GRADIENTS,
+             f"gradient must be one of {', '.join(GRADIENTS)}, got {c.gradient!r}"),
         ]
         for ok, message in checks:
             if not ok:
@@ -175,7 +181,7 @@ class VQVAE(Pretrained, nn.Module, name="VQVAE", config=VQVAEConfig):
                                     c.residual_hidden, c.embedding_dim, c.downsample)
         self.quantizer = VectorQuantizer(
             c.num_codes, c.embedding_dim, beta=c.beta, update=c.update, decay=c.decay,
-            groups=c.groups, init=c.init, restart_after=c.restart_after,
+            groups=c.groups, init=c.init, restart_after=c.restart_after, gradient=c.gradient,
         )
         self.decoder = ImageDecoder(c.embedding_dim, c.hidden, c.residual_layers,
                                     c.residual_hidden,

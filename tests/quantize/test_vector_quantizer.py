@@ -336,3 +336,65 @@ def test_frozen_forward_changes_no_buffer_and_keeps_the_mode():
     assert out.indices.shape == (4, 6)
     for k, v in vq.state_dict().items():
         assert torch.equal(v, before[k]), k
+
+
+def _autograd_rotation(e: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+    """lambda R e with R and lambda built from detached copies, the rotation trick's own
+    formulation; its autograd gradient is the reference for ``rotated_gradient``."""
+    u = (e / e.norm(dim=1, keepdim=True)).detach()
+    v = q / q.norm(dim=1, keepdim=True)
+    w = (u + v) / (u + v).norm(dim=1, keepdim=True)
+    scale = q.norm(dim=1, keepdim=True) / e.norm(dim=1, keepdim=True).detach()
+    rotated = e - 2 * w * (w * e).sum(1, keepdim=True) + 2 * v * (u * e).sum(1, keepdim=True)
+    return scale * rotated
+
+
+@settings(max_examples=25, deadline=None)
+@given(n=st.integers(1, 6), d=st.integers(2, 8), seed=st.integers(0, 2**16))
+def test_rotation_gradient_is_the_gradient_of_the_rotation_held_constant(n, d, seed):
+    from vqvae.quantize.vector_quantizer import rotated_gradient
+
+    g = torch.Generator().manual_seed(seed)
+    e = torch.randn(n, d, generator=g, dtype=torch.float64, requires_grad=True)
+    q = torch.randn(n, d, generator=g, dtype=torch.float64)
+    upstream = torch.randn(n, d, generator=g, dtype=torch.float64)
+    out = _autograd_rotation(e, q)
+    torch.testing.assert_close(out, q)  # the forward value is the code itself
+    (want,) = torch.autograd.grad(out, e, upstream)
+    torch.testing.assert_close(rotated_gradient(e.detach(), q, upstream), want)
+
+
+def test_rotation_gradient_keeps_the_angle_between_gradient_and_input():
+    # R is a rotation and lambda a positive scale: the gradient that reaches the encoder has
+    # the norm ratio ||q|| / ||e|| and makes with e the angle the decoder's gradient made with q
+    from vqvae.quantize.vector_quantizer import rotated_gradient
+
+    torch.manual_seed(0)
+    e, q, grad = torch.randn(3, 50, 5, dtype=torch.float64).unbind(0)
+    out = rotated_gradient(e, q, grad)
+    ratio = q.norm(dim=1) / e.norm(dim=1)
+    torch.testing.assert_close(out.norm(dim=1), grad.norm(dim=1) * ratio)
+    torch.testing.assert_close(F.cosine_similarity(out, e), F.cosine_similarity(grad, q))
+
+
+def test_rotation_quantizer_gives_the_straight_through_forward_and_a_rotated_gradient():
+    from vqvae.quantize.vector_quantizer import rotated_gradient
+
+    torch.manual_seed(0)
+    plain = VectorQuantizer(16, 6, groups=2).eval()
+    rotating = VectorQuantizer(16, 6, groups=2, gradient="rotation").eval()
+    rotating.load_state_dict(plain.state_dict())
+    x = torch.randn(2, 6, 3, 4, requires_grad=True)
+    upstream = torch.randn(2, 6, 3, 4)
+    out = rotating(x)
+    assert torch.equal(out.quantized, plain(x).quantized)
+    (grad,) = torch.autograd.grad(out.quantized, x, upstream)
+    # per group slice of 3 channels, against the straight-through gradient's identity
+    e, q, g = (_flat(t).reshape(-1, 3) for t in (x.detach(), out.quantized.detach(), upstream))
+    torch.testing.assert_close(_flat(grad).reshape(-1, 3), rotated_gradient(e, q, g))
+    assert not torch.allclose(grad, upstream)
+
+
+def test_unknown_gradient_estimator_is_rejected():
+    with pytest.raises(ValueError, match="gradient must be one of"):
+        VectorQuantizer(16, 4, gradient="gumbel")

@@ -9,7 +9,12 @@
 * ``update="ema"``: the codebook term is replaced by exponential moving averages of the
   assignment counts and sums (appendix A.1), with Laplace smoothing of the counts;
 * ``groups=G``: the D channels are split into G slices of D / G, each with its own codebook of
-  K codes (the paper's CIFAR-10 latent of 8 x 8 x 10 is G = 10).
+  K codes (the paper's CIFAR-10 latent of 8 x 8 x 10 is G = 10);
+* ``gradient="rotation"`` (an option, not the paper's): instead of copying the gradient of z_q
+  to z_e, pass it through the rotation and scaling that carries z_e onto z_q (the rotation
+  trick, Fifty et al. 2025): z_q = lambda R z_e with R and lambda = ||z_q|| / ||z_e|| held
+  constant, so d z_q / d z_e = lambda R.  R is the rotation in the plane of z_e and z_q taking
+  the direction of z_e to that of z_q; per code slice of d channels.
 """
 
 from __future__ import annotations
@@ -39,34 +44,60 @@ class QuantizerOutput:
     usage: torch.Tensor  # () fraction of codes used in the batch, mean over groups
 
 
+GRADIENTS = ("straight_through", "rotation")
+
+
 class _BottleneckGrad(torch.autograd.Function):
     """Gives the bottleneck its gradients; the values were computed by ``quantize_rows``.
 
     Outputs (quantized, commitment_sse, codebook_sse), where both sse are sum ||z - e||^2:
-      d quantized / d z      = identity          (straight-through)
+      d quantized / d z      = identity          (straight-through; or lambda R, the rotation)
       d commitment_sse / d z = 2 (z - e)         (e treated as a constant)
       d codebook_sse / d e_k = -2 sum_{z -> k} (z - e_k)   (z treated as a constant)
     """
 
     @staticmethod
-    def forward(ctx, z, flat_codebook, quantized, residual, flat_indices, sse):
+    def forward(ctx, z, flat_codebook, quantized, residual, flat_indices, sse, rotate):
         # z (N, D), flat_codebook (G K, d), quantized/residual (N, D), flat_indices (N G,)
-        ctx.save_for_backward(residual, flat_indices)
+        ctx.save_for_backward(residual, flat_indices, z if rotate else None,
+                              quantized if rotate else None)
         ctx.codebook_shape = flat_codebook.shape
         return quantized.view_as(quantized), sse.clone(), sse.clone()
 
     @staticmethod
     def backward(ctx, grad_q, grad_commit, grad_codebook):
-        residual, flat_indices = ctx.saved_tensors
+        residual, flat_indices, z, quantized = ctx.saved_tensors
         grad_z = grad_codes = None
         if ctx.needs_input_grad[0]:
+            if z is not None:
+                d = ctx.codebook_shape[1]
+                grad_q = rotated_gradient(z.view(-1, d), quantized.view(-1, d),
+                                          grad_q.reshape(-1, d)).view_as(z)
             grad_z = torch.addcmul(grad_q, residual, 2.0 * grad_commit)
         if ctx.needs_input_grad[1]:
             d = ctx.codebook_shape[1]
             grad_codes = residual.new_zeros(ctx.codebook_shape)
             grad_codes.index_add_(0, flat_indices, residual.view(-1, d))
             grad_codes.mul_(-2.0 * grad_codebook)
-        return grad_z, grad_codes, None, None, None, None
+        return grad_z, grad_codes, None, None, None, None, None
+
+
+def rotated_gradient(e: torch.Tensor, q: torch.Tensor, grad: torch.Tensor,
+                     eps: float = 1e-8) -> torch.Tensor:
+    """The rotation trick's backward: e, q, grad (N, d) -> (N, d) lambda R^T grad.
+
+    With unit vectors u = e / ||e||, v = q / ||q|| and w = (u + v) / ||u + v||, the rotation
+    R = I - 2 w w^T + 2 v u^T maps u to v (and is the identity outside their plane), and
+    lambda = ||q|| / ||e||, so lambda R e = q.  R^T g = g - 2 w (w.g) + 2 u (v.g).
+    """
+    e_norm = e.norm(dim=1, keepdim=True).clamp_min(eps)
+    q_norm = q.norm(dim=1, keepdim=True).clamp_min(eps)
+    u, v = e / e_norm, q / q_norm
+    w = u + v
+    w = w / w.norm(dim=1, keepdim=True).clamp_min(eps)
+    rotated = (grad - 2 * w * (w * grad).sum(1, keepdim=True)
+               + 2 * u * (v * grad).sum(1, keepdim=True))
+    return rotated * (q_norm / e_norm)
 
 
 class VectorQuantizer(nn.Module):
@@ -87,6 +118,8 @@ class VectorQuantizer(nn.Module):
             of the current batch (None: never, the paper's setting).
         search_memory: bytes allowed for the score block of the nearest-code search.
         rerank: > 0 searches in bfloat16 and re-ranks that many candidates in fp32.
+        gradient: ``"straight_through"`` (the paper's, default) or ``"rotation"`` (the rotation
+            trick, see the module docstring).
     """
 
     _version = 1  # of the state dict; see _load_from_state_dict
@@ -106,8 +139,11 @@ class VectorQuantizer(nn.Module):
         restart_after: int | None = None,
         search_memory: int = DEFAULT_SEARCH_MEMORY,
         rerank: int = 0,
+        gradient: Literal["straight_through", "rotation"] = "straight_through",
     ) -> None:
         super().__init__()
+        if gradient not in GRADIENTS:
+            raise ValueError(f"gradient must be one of {', '.join(GRADIENTS)}, got {gradient!r}")
         if update not in ("ema", "loss"):
             raise ValueError(f"update must be 'ema' or 'loss', got {update!r}")
         if init not in ("random", "kmeans", "kmeans++"):
@@ -126,7 +162,7 @@ class VectorQuantizer(nn.Module):
         self.code_dim = dim // groups
         self.beta, self.update, self.decay, self.eps = beta, update, decay, eps
         self.init, self.kmeans_iters, self.restart_after = init, kmeans_iters, restart_after
-        self.search_memory, self.rerank = search_memory, rerank
+        self.search_memory, self.rerank, self.gradient = search_memory, rerank, gradient
 
         shape = (groups, num_codes, self.code_dim)
         if update == "ema":
@@ -143,7 +179,7 @@ class VectorQuantizer(nn.Module):
         return (
             f"num_codes={self.num_codes}, dim={self.dim}, groups={self.groups}, beta={self.beta}, "
             f"update={self.update!r}, decay={self.decay}, init={self.init!r}, "
-            f"restart_after={self.restart_after}"
+            f"restart_after={self.restart_after}, gradient={self.gradient!r}"
         )
 
     # ------------------------------------------------------------------ forward
@@ -202,7 +238,8 @@ class VectorQuantizer(nn.Module):
 
     def _grad_fn(self, z, codebook, rq: RowQuantization, flat_indices):
         flat = codebook.view(self.groups * self.num_codes, self.code_dim)
-        return _BottleneckGrad.apply(z, flat, rq.quantized, rq.residual, flat_indices, rq.sse)
+        return _BottleneckGrad.apply(z, flat, rq.quantized, rq.residual, flat_indices, rq.sse,
+                                     self.gradient == "rotation")
 
     def frozen(self, x: torch.Tensor) -> QuantizerOutput:
         """``forward`` as in eval mode (no EMA update, initialisation or restart), whatever the
