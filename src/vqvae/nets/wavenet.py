@@ -144,6 +144,14 @@ class WaveNet(nn.Module):
         g = self.speaker_proj(self.speaker(speaker))
         return g.unflatten(1, (len(self.dilations), 2 * self.residual_channels))
 
+    def static_bias(self, speaker: torch.Tensor | None, batch: int) -> torch.Tensor:
+        """(B, L, 2R) the part of every layer's gate bias that is the same at every step:
+        the dilated convs' biases plus the speaker's projection (the cached steps' start)."""
+        static = torch.stack([c.bias for c in self.convs]).expand(batch, -1, -1)
+        if speaker is not None:
+            static = static + self.global_conditioning(speaker)
+        return static
+
     # ----------------------------------------------------------------- teacher forcing
     def forward(self, samples: torch.Tensor, codes: torch.Tensor | None = None,
                 speaker: torch.Tensor | None = None) -> torch.Tensor:
@@ -284,10 +292,7 @@ class IncrementalWaveNet:
         self.w_res = [(m.weight[:, :, 0].T.contiguous(), m.bias) for m in net.res]
         self.w_skip = [m.weight[:, :, 0].T.contiguous() for m in net.skip]
         self.b_skip = sum(m.bias for m in net.skip).expand(self.batch, -1).contiguous()
-        static = torch.stack([c.bias for c in net.convs]).expand(self.batch, -1, -1)
-        if speaker is not None:
-            static = static + net.global_conditioning(speaker)
-        self.static = static  # (B, L, 2R)
+        static = self.static = net.static_bias(speaker, self.batch)  # (B, L, 2R)
         self.bias = [static[:, i].contiguous() for i in range(n)]  # this step's, per layer
         self.block: torch.Tensor | None = None  # (hop, L, B, 2R) for transposed upsampling
         self.queues = [w.new_zeros(d, self.batch, 2 * r) for d in net.dilations]

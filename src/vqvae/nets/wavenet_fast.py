@@ -191,9 +191,7 @@ def run(net, codes: torch.Tensor | None, speaker: torch.Tensor | None, batch: in
     assert (uniforms is None) != (forced is None)
     dtype = torch.float64 if net.embed.weight.dtype == torch.float64 else torch.float32
     weights = _weights(net, dtype)
-    static = torch.stack([c.bias for c in net.convs]).expand(batch, -1, -1)  # (B, L, 2R)
-    if speaker is not None:
-        static = static + net.global_conditioning(speaker)
+    static = net.static_bias(speaker, batch)  # (B, L, 2R)
     dilations = np.array(net.dilations, np.int64)
     offsets = np.concatenate([[0], np.cumsum(dilations)[:-1]]).astype(np.int64)
     queues = np.zeros((batch, int(dilations.sum()), 2 * net.residual_channels),
