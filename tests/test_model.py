@@ -229,6 +229,7 @@ def test_config_values_of_the_wrong_type_are_rejected(field, value):
     ({"image_size": 60, "downsample": 8}, "image_size"),
     ({"decay": 1.0}, "decay"),
     ({"hidden": 0}, "hidden"),
+    ({"stage_residual_layers": -1}, "stage_residual_layers"),
 ])
 def test_invalid_config_values_are_rejected(overrides, message):
     with pytest.raises(ValueError, match=message):

@@ -39,6 +39,8 @@ class VQVAEConfig:
         hidden: channels of the encoder's and decoder's conv layers.
         residual_layers: residual blocks in each residual stack.
         residual_hidden: channels inside each residual block.
+        stage_residual_layers: residual blocks at each resolution between the strided layers
+            (for f = 4: at H / 2), in encoder and decoder; 0 (the paper's): none.
         downsample: f, a power of two; latents are (H / f, W / f).
         embedding_dim: D, the quantiser's dimension (split over ``groups``).
         num_codes: K, codes per codebook.
@@ -61,6 +63,7 @@ class VQVAEConfig:
     hidden: int = 64
     residual_layers: int = 2
     residual_hidden: int = 32
+    stage_residual_layers: int = 0
     downsample: int = 4
     embedding_dim: int = 64
     num_codes: int = 512
@@ -85,6 +88,8 @@ class VQVAEConfig:
         c = self
         checks = [
             (c.residual_layers >= 0, f"residual_layers must be >= 0, got {c.residual_layers}"),
+            (c.stage_residual_layers >= 0,
+             f"stage_residual_layers must be >= 0, got {c.stage_residual_layers}"),
             (c.image_size % c.downsample == 0,
              f"image_size {c.image_size} must be divisible by downsample {c.downsample}"),
             (c.embedding_dim % c.groups == 0,
@@ -178,7 +183,8 @@ class VQVAE(Pretrained, nn.Module, name="VQVAE", config=VQVAEConfig):
         self.likelihood = make_likelihood(c.likelihood, mixtures=c.logistic_mixtures,
                                           std=c.gaussian_std)
         self.encoder = ImageEncoder(c.image_channels, c.hidden, c.residual_layers,
-                                    c.residual_hidden, c.embedding_dim, c.downsample)
+                                    c.residual_hidden, c.embedding_dim, c.downsample,
+                                    c.stage_residual_layers)
         self.quantizer = VectorQuantizer(
             c.num_codes, c.embedding_dim, beta=c.beta, update=c.update, decay=c.decay,
             groups=c.groups, init=c.init, restart_after=c.restart_after, gradient=c.gradient,
@@ -186,7 +192,7 @@ class VQVAE(Pretrained, nn.Module, name="VQVAE", config=VQVAEConfig):
         self.decoder = ImageDecoder(c.embedding_dim, c.hidden, c.residual_layers,
                                     c.residual_hidden,
                                     self.likelihood.output_channels(c.image_channels),
-                                    c.downsample)
+                                    c.downsample, c.stage_residual_layers)
 
     @classmethod
     def from_preset(cls, name: str, **overrides) -> VQVAE:

@@ -66,6 +66,25 @@ def test_layers_follow_the_paper_order():
     assert _layer_kinds(decoder) == ["conv3s1", "residual", "conv3s1"]
 
 
+def test_stage_residual_stacks_sit_between_the_strided_layers_only():
+    encoder = ImageEncoder(3, hidden=8, residual_layers=1, residual_hidden=4, out_dim=6,
+                           downsample=8, stage_layers=2)
+    decoder = ImageDecoder(6, hidden=8, residual_layers=1, residual_hidden=4, out_channels=5,
+                           upsample=8, stage_layers=2)
+    stage = ["relu", "residual"]
+    assert _layer_kinds(encoder) == (["conv4s2", *stage] * 2 + ["conv4s2", "relu", "conv3s1",
+                                                                "residual", "conv1s1"])
+    assert _layer_kinds(decoder) == ["conv3s1", "residual", "convT4s2", *stage, "convT4s2",
+                                     *stage, "convT4s2"]
+    assert all(len(m.layers) == 2 for m in encoder.net[2:6:3])
+    images = torch.randn(2, 3, 16, 24)
+    assert decoder(encoder(images)).shape == (2, 5, 16, 24)
+    # one halving: no intermediate resolution, so the networks are the paper's
+    for stage_layers in (0, 3):
+        encoder = ImageEncoder(3, 8, 1, 4, 6, downsample=2, stage_layers=stage_layers)
+        assert _layer_kinds(encoder) == ["conv4s2", "relu", "conv3s1", "residual", "conv1s1"]
+
+
 def test_decoder_last_layer_produces_the_output_channels():
     _, decoder = _nets(4, out_channels=768)
     assert decoder.net[-1].out_channels == 768

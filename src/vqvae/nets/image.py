@@ -12,6 +12,10 @@ convolutions with stride 2 and window size 4 x 4".  In detail (as in Sonnet's ex
     decoder: 3x3 conv from D, residual stack, log2(f) 4x4 stride-2 transposed convs with a
              ReLU between them; the last one produces C_out channels
 
+Optionally (``stage_layers`` > 0, not in the paper) a residual stack of that many blocks also
+sits at every intermediate resolution, between two strided layers (for f = 4: at H / 2), in
+both networks, so the decoder has capacity above the latent resolution to draw detail.
+
 Every strided layer has ``hidden`` channels, as the paper says (Sonnet's example gives the
 first one hidden / 2).  With f = 1 there is no strided layer; the decoder then ends with a
 3x3 conv to C_out, the mirror of the encoder's first conv.
@@ -45,6 +49,7 @@ class ImageEncoder(nn.Module):
         residual_hidden: channels inside each residual block.
         out_dim: D, the quantiser's dimension.
         downsample: f, a power of two; the latent grid is (H / f, W / f).
+        stage_layers: residual blocks at each intermediate resolution (0: none, the paper's).
 
     (B, C, H, W) -> (B, D, H / f, W / f); H and W must be divisible by f.
     """
@@ -57,15 +62,19 @@ class ImageEncoder(nn.Module):
         residual_hidden: int,
         out_dim: int,
         downsample: int = 4,
+        stage_layers: int = 0,
     ) -> None:
         super().__init__()
         self.in_channels, self.out_dim, self.downsample = in_channels, out_dim, downsample
         layers: list[nn.Module] = []
         channels = in_channels
-        for _ in range(num_halvings(downsample)):
+        steps = num_halvings(downsample)
+        for i in range(steps):
             # (B, ch, H, W) -> (B, hidden, H / 2, W / 2)
             layers += [nn.Conv2d(channels, hidden, kernel_size=4, stride=2, padding=1), nn.ReLU()]
             channels = hidden
+            if stage_layers and i < steps - 1:
+                layers.append(ResidualStack(hidden, stage_layers, residual_hidden))
         layers += [
             nn.Conv2d(channels, hidden, kernel_size=3, padding=1),
             ResidualStack(hidden, residual_layers, residual_hidden),
@@ -97,6 +106,7 @@ class ImageDecoder(nn.Module):
         hidden, residual_layers, residual_hidden: as for ``ImageEncoder``.
         out_channels: channels of the output, ``likelihood.output_channels(C)``.
         upsample: f, a power of two.
+        stage_layers: as for ``ImageEncoder``.
 
     (B, D, h, w) -> (B, out_channels, h f, w f)
     """
@@ -109,6 +119,7 @@ class ImageDecoder(nn.Module):
         residual_hidden: int,
         out_channels: int,
         upsample: int = 4,
+        stage_layers: int = 0,
     ) -> None:
         super().__init__()
         self.in_dim, self.out_channels, self.upsample = in_dim, out_channels, upsample
@@ -124,6 +135,8 @@ class ImageDecoder(nn.Module):
             layers.append(ConvTranspose2x(hidden, out_channels if last else hidden))
             if not last:
                 layers.append(nn.ReLU())
+                if stage_layers:
+                    layers.append(ResidualStack(hidden, stage_layers, residual_hidden))
         if steps == 0:
             layers.append(nn.Conv2d(hidden, out_channels, kernel_size=3, padding=1))
         self.net = nn.Sequential(*layers)
