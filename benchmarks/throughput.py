@@ -122,6 +122,9 @@ def main() -> None:
     p.add_argument("--reps", type=int, default=5)
     p.add_argument("--quality-steps", type=int, default=300)
     p.add_argument("--ours", default="bf16", choices=["bf16", "bf16+channels_last", "fp32"])
+    p.add_argument("--profile", action="store_true",
+                   help="after the warm-up, print torch.profiler tables of one vqvae step "
+                        "(by operator, then by operator and input shape) and stop")
     args = p.parse_args()
     torch.manual_seed(0)
     train = load_image_dataset("cifar10", split="train")
@@ -152,6 +155,14 @@ def main() -> None:
     for fn in steps.values():  # warm-up
         for _ in range(2):
             fn(batch())
+    if args.profile:
+        x = batch()
+        with torch.profiler.profile(record_shapes=True) as prof:
+            steps["vqvae"](x)
+        print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=12))
+        print(prof.key_averages(group_by_input_shape=True).table(
+            sort_by="self_cpu_time_total", row_limit=12))
+        return
     times = {k: [] for k in steps}
     for _ in range(args.reps):
         for name, fn in steps.items():
