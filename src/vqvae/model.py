@@ -41,9 +41,6 @@ class VQVAEConfig:
         residual_hidden: channels inside each residual block.
         stage_residual_layers: residual blocks at each resolution between the strided layers
             (for f = 4: at H / 2), in encoder and decoder; 0 (the paper's): none.
-        output_hidden: channels of a head at full resolution that ends the decoder (last
-            upsampling to this many channels, ReLU, 3x3 conv, ReLU, 1x1 conv to the
-            likelihood's channels); 0 (the paper's): none.
         downsample: f, a power of two; latents are (H / f, W / f).
         embedding_dim: D, the quantiser's dimension (split over ``groups``).
         num_codes: K, codes per codebook.
@@ -67,7 +64,6 @@ class VQVAEConfig:
     residual_layers: int = 2
     residual_hidden: int = 32
     stage_residual_layers: int = 0
-    output_hidden: int = 0
     downsample: int = 4
     embedding_dim: int = 64
     num_codes: int = 512
@@ -94,7 +90,6 @@ class VQVAEConfig:
             (c.residual_layers >= 0, f"residual_layers must be >= 0, got {c.residual_layers}"),
             (c.stage_residual_layers >= 0,
              f"stage_residual_layers must be >= 0, got {c.stage_residual_layers}"),
-            (c.output_hidden >= 0, f"output_hidden must be >= 0, got {c.output_hidden}"),
             (c.image_size % c.downsample == 0,
              f"image_size {c.image_size} must be divisible by downsample {c.downsample}"),
             (c.embedding_dim % c.groups == 0,
@@ -197,7 +192,7 @@ class VQVAE(Pretrained, nn.Module, name="VQVAE", config=VQVAEConfig):
         self.decoder = ImageDecoder(c.embedding_dim, c.hidden, c.residual_layers,
                                     c.residual_hidden,
                                     self.likelihood.output_channels(c.image_channels),
-                                    c.downsample, c.stage_residual_layers, c.output_hidden)
+                                    c.downsample, c.stage_residual_layers)
 
     @classmethod
     def from_preset(cls, name: str, **overrides) -> VQVAE:

@@ -85,20 +85,6 @@ def test_stage_residual_stacks_sit_between_the_strided_layers_only():
         assert _layer_kinds(encoder) == ["conv4s2", "relu", "conv3s1", "residual", "conv1s1"]
 
 
-@pytest.mark.parametrize("factor", [1, 4])
-def test_output_head_ends_the_decoder_at_full_resolution(factor):
-    decoder = ImageDecoder(6, hidden=8, residual_layers=1, residual_hidden=4, out_channels=5,
-                           upsample=factor, output_hidden=7)
-    head = ["relu", "conv3s1", "relu", "conv1s1"]
-    last = "convT4s2" if factor > 1 else "conv3s1"
-    assert _layer_kinds(decoder)[-5:] == [last, *head]
-    assert decoder.net[-5].out_channels == 7 and decoder.net[-1].out_channels == 5
-    latents = torch.randn(2, 6, 3, 2)
-    assert decoder(latents).shape == (2, 5, 3 * factor, 2 * factor)
-    with pytest.raises(ValueError, match="output_hidden"):
-        ImageDecoder(6, 8, 1, 4, 5, output_hidden=-1)
-
-
 def test_decoder_last_layer_produces_the_output_channels():
     _, decoder = _nets(4, out_channels=768)
     assert decoder.net[-1].out_channels == 768

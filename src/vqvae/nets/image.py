@@ -15,9 +15,6 @@ convolutions with stride 2 and window size 4 x 4".  In detail (as in Sonnet's ex
 Optionally (``stage_layers`` > 0, not in the paper) a residual stack of that many blocks also
 sits at every intermediate resolution, between two strided layers (for f = 4: at H / 2), in
 both networks, so the decoder has capacity above the latent resolution to draw detail.
-Optionally (``output_hidden`` > 0, not in the paper) the decoder ends with a head at full
-resolution: its last layer produces ``output_hidden`` channels, then ReLU, a 3x3 conv, ReLU
-and a 1x1 conv to C_out, instead of going from ``hidden`` channels to the output in one layer.
 
 Every strided layer has ``hidden`` channels, as the paper says (Sonnet's example gives the
 first one hidden / 2).  With f = 1 there is no strided layer; the decoder then ends with a
@@ -110,7 +107,6 @@ class ImageDecoder(nn.Module):
         out_channels: channels of the output, ``likelihood.output_channels(C)``.
         upsample: f, a power of two.
         stage_layers: as for ``ImageEncoder``.
-        output_hidden: channels of the full-resolution head (0: no head, the paper's).
 
     (B, D, h, w) -> (B, out_channels, h f, w f)
     """
@@ -124,13 +120,9 @@ class ImageDecoder(nn.Module):
         out_channels: int,
         upsample: int = 4,
         stage_layers: int = 0,
-        output_hidden: int = 0,
     ) -> None:
         super().__init__()
-        if output_hidden < 0:
-            raise ValueError(f"output_hidden must be >= 0, got {output_hidden}")
         self.in_dim, self.out_channels, self.upsample = in_dim, out_channels, upsample
-        last_channels = output_hidden or out_channels
         layers: list[nn.Module] = [
             # (B, D, h, w) -> (B, hidden, h, w)
             nn.Conv2d(in_dim, hidden, kernel_size=3, padding=1),
@@ -139,18 +131,14 @@ class ImageDecoder(nn.Module):
         steps = num_halvings(upsample)
         for i in range(steps):
             last = i == steps - 1
-            # (B, hidden, h, w) -> (B, hidden or last_channels, 2 h, 2 w)
-            layers.append(ConvTranspose2x(hidden, last_channels if last else hidden))
+            # (B, hidden, h, w) -> (B, hidden or out_channels, 2 h, 2 w)
+            layers.append(ConvTranspose2x(hidden, out_channels if last else hidden))
             if not last:
                 layers.append(nn.ReLU())
                 if stage_layers:
                     layers.append(ResidualStack(hidden, stage_layers, residual_hidden))
         if steps == 0:
-            layers.append(nn.Conv2d(hidden, last_channels, kernel_size=3, padding=1))
-        if output_hidden:
-            # (B, output_hidden, H, W) -> (B, out_channels, H, W)
-            layers += [nn.ReLU(), nn.Conv2d(output_hidden, output_hidden, 3, padding=1),
-                       nn.ReLU(), nn.Conv2d(output_hidden, out_channels, 1)]
+            layers.append(nn.Conv2d(hidden, out_channels, kernel_size=3, padding=1))
         self.net = nn.Sequential(*layers)
 
     def forward(self, latents: torch.Tensor) -> torch.Tensor:
