@@ -33,6 +33,7 @@ from vqvae import VQVAE, VQVAEConfig
 from vqvae.config import apply_override
 from vqvae.data import load_image_dataset
 from vqvae.eval import evaluate_reconstruction
+from vqvae.train import adam
 
 RECIPES = {
     "published": dict(model=dict(init="random", restart_after=None), lr=3e-4, schedule="constant",
@@ -84,7 +85,7 @@ def main() -> None:
     images = torch.from_numpy(train.images).permute(0, 3, 1, 2)  # (N, 3, 32, 32) uint8
     config = VQVAEConfig.from_preset("sonnet-cifar10", **recipe["model"])
     model = VQVAE(config).train()
-    opt = torch.optim.Adam(model.parameters(), lr=recipe["lr"])
+    opt = adam(model.parameters(), lr=recipe["lr"])
     gen = torch.Generator().manual_seed(args.seed)
     order = torch.randperm(len(images), generator=gen)
     pos = 0

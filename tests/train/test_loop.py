@@ -3,7 +3,7 @@ import csv
 import pytest
 import torch
 
-from vqvae.train import ResumableBatches, TrainConfig, Trainer, TrainingDiverged
+from vqvae.train import ResumableBatches, TrainConfig, Trainer, TrainingDiverged, adam
 from vqvae.train.checkpoint import (
     CheckpointError,
     flatten_state,
@@ -167,3 +167,22 @@ def test_resuming_with_another_model_config_is_refused_by_file(tmp_path):
         other.load_model(tmp_path)
     same = task(8)
     same.load_model(tmp_path)
+
+
+def test_adam_is_fused_on_the_cpu_and_takes_the_same_steps_as_plain_adam():
+    torch.manual_seed(0)
+    ours = [torch.randn(5, 3, requires_grad=True), torch.randn(7, requires_grad=True)]
+    plain = [p.detach().clone().requires_grad_() for p in ours]
+    start = [p.detach().clone() for p in ours]
+    opt_ours, opt_plain = adam(ours, lr=0.1, weight_decay=0.01), torch.optim.Adam(
+        plain, lr=0.1, weight_decay=0.01)
+    assert opt_ours.param_groups[0]["fused"]
+    for _ in range(5):
+        grads = [torch.randn_like(p) for p in ours]
+        for params, opt in ((ours, opt_ours), (plain, opt_plain)):
+            for p, g in zip(params, grads, strict=True):
+                p.grad = g.clone()
+            opt.step()
+    for a, b, a0 in zip(ours, plain, start, strict=True):
+        torch.testing.assert_close(a, b)
+        assert not torch.equal(a, a0)

@@ -2,7 +2,7 @@
 
 from .checkpoint import CheckpointError
 from .distributed import DistInfo
-from .loop import Task, TrainConfig, Trainer, TrainingDiverged
+from .loop import Task, TrainConfig, Trainer, TrainingDiverged, adam
 from .sampler import ResumableBatches
 
 __all__ = [
@@ -13,4 +13,5 @@ __all__ = [
     "TrainConfig",
     "Trainer",
     "TrainingDiverged",
+    "adam",
 ]
