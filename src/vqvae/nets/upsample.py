@@ -12,8 +12,9 @@ through kernel rows (3, 1) when a = 0, rows {m, m + 1} through kernel rows (2, 0
 and likewise for columns.  Padding the input by one and taking every 2 x 2 patch gives
 (H + 1) x (W + 1) patches of 4 C_in values, and phase (a, c) of output (m, n) is patch
 (m + a, n + c) times the (4 C_in, C_out) block (a, c) of one (4 C_in, 4 C_out) matrix.  Each
-phase is one product over the H x W patches it reads (computing all four phases over all
-(H + 1) x (W + 1) patches in a single product costs 13 % more at 16 x 16).  The backward
+phase is one product over the H x W patches it reads, gathered contiguously (computing all
+four phases over all (H + 1) x (W + 1) patches in a single product costs 13 % more at
+16 x 16).  The backward
 pass is written by hand as two more products per phase on contiguous operands, so every
 product stays on the fast path.  Activations are kept channels-last.
 
@@ -48,41 +49,40 @@ class _SubpixelProduct(torch.autograd.Function):
         b, h, w, c_in = x.shape
         c_out = matrix.shape[1] // 4
         padded = F.pad(x, (0, 0, 1, 1, 1, 1))  # (B, H + 2, W + 2, C_in)
-        patches = torch.cat([padded[:, i : i + h + 1, j : j + w + 1]
-                             for i in (0, 1) for j in (0, 1)], dim=-1)  # (B, H+1, W+1, 4 C_in)
         blocks = matrix.view(4 * c_in, 2, 2, c_out)
         out = x.new_empty(b, h, 2, w, 2, c_out)
+        reads = []
         for a in (0, 1):
             for c in (0, 1):
-                # (B H W, 4 C_in) @ (4 C_in, C_out): phase (a, c) of every output pixel
-                phase = patches[:, a : a + h, c : c + w].reshape(-1, 4 * c_in) @ blocks[:, a, c]
-                out[:, :, a, :, c] = phase.view(b, h, w, c_out)
+                # (B H W, 4 C_in): the 2 x 2 input window of phase (a, c) of every output pixel
+                read = torch.cat([padded[:, a + i : a + i + h, c + j : c + j + w]
+                                  for i in (0, 1) for j in (0, 1)], dim=-1).view(-1, 4 * c_in)
+                out[:, :, a, :, c] = (read @ blocks[:, a, c]).view(b, h, w, c_out)
+                reads.append(read)
         out = out.view(b, 2 * h, 2 * w, c_out).add_(bias)
-        ctx.save_for_backward(patches, matrix)
+        ctx.save_for_backward(matrix, *reads)
+        ctx.shape = (b, h, w, c_in, c_out)
         return out
 
     @staticmethod
     def backward(ctx, grad):
-        patches, matrix = ctx.saved_tensors
-        b, h1, w1, c_in4 = patches.shape
-        h, w, c_in, c_out = h1 - 1, w1 - 1, c_in4 // 4, matrix.shape[1] // 4
+        matrix, *reads = ctx.saved_tensors
+        b, h, w, c_in, c_out = ctx.shape
         grad = grad.contiguous().view(b, h, 2, w, 2, c_out)
-        grad_bias = grad.sum(dim=(0, 1, 2, 3, 4), dtype=torch.float32).to(grad.dtype)
+        # the CPU reduction of bf16 accumulates in fp32; asking for dtype=fp32 would first
+        # copy the whole gradient to fp32
+        grad_bias = grad.view(-1, c_out).sum(0)
         blocks = matrix.view(4 * c_in, 2, 2, c_out)
         grad_blocks = matrix.new_empty(4 * c_in, 2, 2, c_out)
-        grad_patches = grad.new_zeros(b, h + 1, w + 1, 4 * c_in, dtype=torch.float32)
-        for a in (0, 1):
-            for c in (0, 1):
-                # contiguous operands keep every product on oneDNN's fast path
-                grad_phase = grad[:, :, a, :, c].reshape(-1, c_out)  # (B H W, C_out)
-                read = patches[:, a : a + h, c : c + w].reshape(-1, 4 * c_in)
-                grad_blocks[:, a, c] = read.t() @ grad_phase
-                grad_read = grad_phase @ blocks[:, a, c].t().contiguous()  # (B H W, 4 C_in)
-                grad_patches[:, a : a + h, c : c + w] += grad_read.view(b, h, w, 4 * c_in)
-        grad_patches = grad_patches.view(b, h + 1, w + 1, 4, c_in)
         grad_padded = grad.new_zeros(b, h + 2, w + 2, c_in, dtype=torch.float32)
-        for k, (i, j) in enumerate(((0, 0), (0, 1), (1, 0), (1, 1))):
-            grad_padded[:, i : i + h + 1, j : j + w + 1] += grad_patches[:, :, :, k]
+        phases = ((a, c) for a in (0, 1) for c in (0, 1))
+        for (a, c), read in zip(phases, reads, strict=True):
+            grad_phase = grad[:, :, a, :, c].reshape(-1, c_out)  # (B H W, C_out)
+            grad_blocks[:, a, c] = read.t() @ grad_phase
+            grad_read = (grad_phase @ blocks[:, a, c].t()).view(b, h, w, 2, 2, c_in)
+            for i in (0, 1):
+                for j in (0, 1):
+                    grad_padded[:, a + i : a + i + h, c + j : c + j + w] += grad_read[:, :, :, i, j]
         grad_x = grad_padded[:, 1 : h + 1, 1 : w + 1].to(grad.dtype)
         return grad_x, grad_blocks.view(4 * c_in, 4 * c_out), grad_bias
 
@@ -96,7 +96,7 @@ def subpixel_conv_transpose(x: torch.Tensor, weight: torch.Tensor, bias: torch.T
     """
     with torch.autocast(x.device.type, enabled=False):
         out = _SubpixelProduct.apply(x.permute(0, 2, 3, 1).to(dtype),
-                                     phase_matrix(weight).to(dtype), bias.to(dtype))
+                                     phase_matrix(weight.to(dtype)), bias.to(dtype))
     return out.permute(0, 3, 1, 2)
 
 
