@@ -28,11 +28,13 @@ import subprocess
 import time
 
 import torch
+from torch import nn
 
 from vqvae import VQVAE, VQVAEConfig
 from vqvae.config import apply_override
 from vqvae.data import load_image_dataset
 from vqvae.eval import evaluate_reconstruction
+from vqvae.nets.blocks import ResidualBlock
 from vqvae.train import adam
 
 RECIPES = {
@@ -64,6 +66,8 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--lr", type=float, help="peak learning rate instead of the recipe's")
+    p.add_argument("--zero-init-residual", action="store_true",
+                   help="start every residual block as the identity (its last conv zeroed)")
     p.add_argument("--set", action="append", default=[], metavar="model.KEY=VALUE",
                    help="a model setting over the recipe's, e.g. model.decay=0.95")
     p.add_argument("--data", default=None, help="CIFAR-10 location (default: shared data)")
@@ -85,13 +89,19 @@ def main() -> None:
     images = torch.from_numpy(train.images).permute(0, 3, 1, 2)  # (N, 3, 32, 32) uint8
     config = VQVAEConfig.from_preset("sonnet-cifar10", **recipe["model"])
     model = VQVAE(config).train()
+    if args.zero_init_residual:
+        for block in model.modules():
+            if isinstance(block, ResidualBlock):
+                nn.init.zeros_(block.branch[-1].weight)
+                nn.init.zeros_(block.branch[-1].bias)
     opt = adam(model.parameters(), lr=recipe["lr"])
     gen = torch.Generator().manual_seed(args.seed)
     order = torch.randperm(len(images), generator=gen)
     pos = 0
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True).stdout.strip()
-    print(f"# {args.recipe}: {config}; peak lr {recipe['lr']}")
+    print(f"# {args.recipe}: {config}; peak lr {recipe['lr']}"
+          f"{'; residual blocks start as the identity' if args.zero_init_residual else ''}")
     print(f"# torch {torch.__version__}, threads {torch.get_num_threads()}, commit {commit}, "
           f"train variance {variance:.5f}")
     t0 = time.perf_counter()
