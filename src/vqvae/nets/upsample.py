@@ -14,9 +14,8 @@ and likewise for columns.  Padding the input by one and taking every 2 x 2 patch
 (m + a, n + c) times the (4 C_in, C_out) block (a, c) of one (4 C_in, 4 C_out) matrix.  Each
 phase is one product over the H x W patches it reads, gathered contiguously (computing all
 four phases over all (H + 1) x (W + 1) patches in a single product costs 13 % more at
-16 x 16).  The backward
-pass is written by hand as two more products per phase on contiguous operands, so every
-product stays on the fast path.  Activations are kept channels-last.
+16 x 16).  The backward pass is written by hand as two more products per phase on contiguous
+operands, so every product stays on the fast path.  Activations are kept channels-last.
 
 Elsewhere (fp32, another device, or C_out <= C_in) it is ``nn.ConvTranspose2d`` unchanged.
 """

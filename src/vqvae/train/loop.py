@@ -56,6 +56,7 @@ def adam(params, lr: float, weight_decay: float = 0.0) -> torch.optim.Adam:
     except RuntimeError:  # no fused kernel for these parameters' device or dtype
         return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
 
+
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
 
