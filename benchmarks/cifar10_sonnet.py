@@ -35,7 +35,7 @@ from vqvae.config import apply_override
 from vqvae.data import load_image_dataset
 from vqvae.eval import evaluate_reconstruction
 from vqvae.nets.blocks import ResidualBlock
-from vqvae.train import adam
+from vqvae.train import adam, native_bf16
 
 RECIPES = {
     "published": dict(model=dict(init="random", restart_after=None), lr=3e-4, schedule="constant",
@@ -68,10 +68,15 @@ def main() -> None:
     p.add_argument("--lr", type=float, help="peak learning rate instead of the recipe's")
     p.add_argument("--zero-init-residual", action="store_true",
                    help="start every residual block as the identity (its last conv zeroed)")
+    p.add_argument("--average", type=float, metavar="DECAY",
+                   help="also score an exponential moving average of the weights with this decay "
+                        "(e.g. 0.999), updated after every step; the codebook stays the model's")
     p.add_argument("--set", action="append", default=[], metavar="model.KEY=VALUE",
                    help="a model setting over the recipe's, e.g. model.decay=0.95")
     p.add_argument("--data", default=None, help="CIFAR-10 location (default: shared data)")
     args = p.parse_args()
+    if args.average is not None and not 0 < args.average < 1:
+        p.error(f"--average takes a decay in (0, 1), got {args.average}")
     recipe = dict(RECIPES[args.recipe])
     if args.lr is not None:
         recipe["lr"] = args.lr
@@ -81,6 +86,10 @@ def main() -> None:
     if set(settings) != {"model"}:
         p.error("--set takes model settings only (model.KEY=VALUE)")
     recipe["model"] = settings["model"]
+    bf16_note = ""
+    if recipe["amp"] and not native_bf16("cpu"):
+        recipe["amp"] = False
+        bf16_note = "; fp32, not the recipe's bf16: this CPU has no native bf16"
 
     torch.manual_seed(args.seed)
     train = load_image_dataset("cifar10", args.data, "train")
@@ -95,13 +104,16 @@ def main() -> None:
                 nn.init.zeros_(block.branch[-1].weight)
                 nn.init.zeros_(block.branch[-1].bias)
     opt = adam(model.parameters(), lr=recipe["lr"])
+    params = [q for q in model.parameters()]
+    average = [q.detach().clone() for q in params] if args.average else None
     gen = torch.Generator().manual_seed(args.seed)
     order = torch.randperm(len(images), generator=gen)
     pos = 0
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True).stdout.strip()
     print(f"# {args.recipe}: {config}; peak lr {recipe['lr']}"
-          f"{'; residual blocks start as the identity' if args.zero_init_residual else ''}")
+          f"{'; residual blocks start as the identity' if args.zero_init_residual else ''}"
+          f"{bf16_note}")
     print(f"# torch {torch.__version__}, threads {torch.get_num_threads()}, commit {commit}, "
           f"train variance {variance:.5f}")
     t0 = time.perf_counter()
@@ -119,6 +131,8 @@ def main() -> None:
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        if average is not None:
+            torch._foreach_lerp_(average, [q.detach() for q in params], 1 - args.average)
         window["nmse"] += out.recon_loss.item() / variance
         window["perplexity"] += out.perplexity.item()
         if (step + 1) % 1000 == 0:
@@ -127,12 +141,20 @@ def main() -> None:
                   flush=True)
             window = {k: 0.0 for k in window}
     wall = time.perf_counter() - t0
-    m = evaluate_reconstruction(model, test, train_variance=variance, progress=False).metrics
+    rows = [(args.recipe, evaluate_reconstruction(model, test, train_variance=variance,
+                                                  progress=False).metrics)]
+    if average is not None:
+        with torch.no_grad():
+            torch._foreach_copy_(params, average)
+        rows.append((f"{args.recipe}, weights averaged ({args.average})",
+                     evaluate_reconstruction(model, test, train_variance=variance,
+                                             progress=False).metrics))
     print("| recipe | steps | batch | test NMSE | test PSNR dB | test perplexity | codes used "
           "| wall s |")
     print("|---|---|---|---|---|---|---|---|")
-    print(f"| {args.recipe} | {args.steps} | {args.batch_size} | {m['nmse']:.4f} | "
-          f"{m['psnr']:.2f} | {m['perplexity']:.1f} | {m['codes_used']:.1%} | {wall:.0f} |")
+    for name, m in rows:
+        print(f"| {name} | {args.steps} | {args.batch_size} | {m['nmse']:.4f} | "
+              f"{m['psnr']:.2f} | {m['perplexity']:.1f} | {m['codes_used']:.1%} | {wall:.0f} |")
 
 
 if __name__ == "__main__":

@@ -6,8 +6,9 @@ The peer is the same network (paper section 4.1: 32 x 32 -> 8 x 8 x 10 latents, 
 units, residual blocks of 256, K = 512 per codebook, 256-way softmax per sub-pixel, codebook
 learned by the loss, Adam 2e-4) written plainly inside this file in fp32 with a textbook
 quantiser (full distance matrix, argmin, ``x + (q - x).detach()``).  vqvae runs
-``VQVAE.from_preset("paper-cifar10")`` with the settings given by ``--ours`` (default: bf16
-autocast) and the library's optimiser (``vqvae.train.adam``: Adam with the fused kernel).
+``VQVAE.from_preset("paper-cifar10")`` with the settings given by ``--ours`` (default ``auto``:
+bf16 autocast where the CPU runs bf16 natively, AVX-512 or AMX, else fp32) and the library's
+optimiser (``vqvae.train.adam``: Adam with the fused kernel).
 Both train on the same CIFAR-10 batches of 32; images per second are timed interleaved
 (A B A B ...) after a warm-up; then both train ``--quality-steps`` more steps from
 the same start and their test-set NMSE is printed, so speed is not bought with quality; beside
@@ -29,7 +30,7 @@ from torch import nn
 
 from vqvae import VQVAE
 from vqvae.data import load_image_dataset
-from vqvae.train import adam
+from vqvae.train import adam, native_bf16
 
 
 class PlainResidual(nn.Module):
@@ -123,7 +124,8 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=10, help="timed steps per repetition")
     p.add_argument("--reps", type=int, default=5)
     p.add_argument("--quality-steps", type=int, default=300)
-    p.add_argument("--ours", default="bf16", choices=["bf16", "bf16+channels_last", "fp32"])
+    p.add_argument("--ours", default="auto",
+                   choices=["auto", "bf16", "bf16+channels_last", "fp32"])
     p.add_argument("--profile", action="store_true",
                    help="after the warm-up, print torch.profiler tables of one vqvae step "
                         "(by operator, then by operator and input shape) and stop")
@@ -133,6 +135,8 @@ def main() -> None:
     test = load_image_dataset("cifar10", split="test")
     images = torch.from_numpy(train.images[:20000]).permute(0, 3, 1, 2)
     test_x = torch.from_numpy(test.images[:2000]).permute(0, 3, 1, 2).float() / 255 - 0.5
+    if args.ours == "auto":
+        args.ours = "bf16" if native_bf16("cpu") else "fp32"
     amp = args.ours.startswith("bf16")
     cl = "channels_last" in args.ours
 
@@ -153,7 +157,8 @@ def main() -> None:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True).stdout.strip()
     print(f"# benchmarks/throughput.py --ours {args.ours}; torch {torch.__version__}, "
-          f"threads {torch.get_num_threads()}, commit {commit}")
+          f"threads {torch.get_num_threads()}, commit {commit}, CPU "
+          f"{torch.backends.cpu.get_cpu_capability()}, native bf16: {native_bf16('cpu')}")
     for fn in steps.values():  # warm-up
         for _ in range(2):
             fn(batch())

@@ -230,6 +230,7 @@ def test_config_values_of_the_wrong_type_are_rejected(field, value):
     ({"decay": 1.0}, "decay"),
     ({"hidden": 0}, "hidden"),
     ({"stage_residual_layers": -1}, "stage_residual_layers"),
+    ({"stage_residual_hidden": 0}, "stage_residual_hidden"),
 ])
 def test_invalid_config_values_are_rejected(overrides, message):
     with pytest.raises(ValueError, match=message):

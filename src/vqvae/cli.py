@@ -510,7 +510,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECTION.KEY=VALUE",
         help="override one setting, e.g. --set model.num_codes=256",
     )
-    t.add_argument("--amp", choices=["none", "bf16"])
+    t.add_argument("--amp", choices=["none", "bf16"],
+                   help="bf16 autocast; where the device has no native bf16 (a CPU without "
+                        "AVX-512 or AMX) training stays fp32 and says so")
     t.add_argument("--channels-last", action="store_true")
     t.add_argument("--workers", type=int, help="DataLoader worker processes")
     _add_run_args(t, out_help="run folder (default: runs/DATE-TIME-DATASET)")

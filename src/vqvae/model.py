@@ -41,6 +41,7 @@ class VQVAEConfig:
         residual_hidden: channels inside each residual block.
         stage_residual_layers: residual blocks at each resolution between the strided layers
             (for f = 4: at H / 2), in encoder and decoder; 0 (the paper's): none.
+        stage_residual_hidden: channels inside those blocks; None: ``residual_hidden``.
         downsample: f, a power of two; latents are (H / f, W / f).
         embedding_dim: D, the quantiser's dimension (split over ``groups``).
         num_codes: K, codes per codebook.
@@ -64,6 +65,7 @@ class VQVAEConfig:
     residual_layers: int = 2
     residual_hidden: int = 32
     stage_residual_layers: int = 0
+    stage_residual_hidden: int | None = None
     downsample: int = 4
     embedding_dim: int = 64
     num_codes: int = 512
@@ -90,6 +92,8 @@ class VQVAEConfig:
             (c.residual_layers >= 0, f"residual_layers must be >= 0, got {c.residual_layers}"),
             (c.stage_residual_layers >= 0,
              f"stage_residual_layers must be >= 0, got {c.stage_residual_layers}"),
+            (c.stage_residual_hidden is None or c.stage_residual_hidden >= 1,
+             f"stage_residual_hidden must be None or >= 1, got {c.stage_residual_hidden}"),
             (c.image_size % c.downsample == 0,
              f"image_size {c.image_size} must be divisible by downsample {c.downsample}"),
             (c.embedding_dim % c.groups == 0,
@@ -184,7 +188,7 @@ class VQVAE(Pretrained, nn.Module, name="VQVAE", config=VQVAEConfig):
                                           std=c.gaussian_std)
         self.encoder = ImageEncoder(c.image_channels, c.hidden, c.residual_layers,
                                     c.residual_hidden, c.embedding_dim, c.downsample,
-                                    c.stage_residual_layers)
+                                    c.stage_residual_layers, c.stage_residual_hidden)
         self.quantizer = VectorQuantizer(
             c.num_codes, c.embedding_dim, beta=c.beta, update=c.update, decay=c.decay,
             groups=c.groups, init=c.init, restart_after=c.restart_after, gradient=c.gradient,
@@ -192,7 +196,8 @@ class VQVAE(Pretrained, nn.Module, name="VQVAE", config=VQVAEConfig):
         self.decoder = ImageDecoder(c.embedding_dim, c.hidden, c.residual_layers,
                                     c.residual_hidden,
                                     self.likelihood.output_channels(c.image_channels),
-                                    c.downsample, c.stage_residual_layers)
+                                    c.downsample, c.stage_residual_layers,
+                                    c.stage_residual_hidden)
 
     @classmethod
     def from_preset(cls, name: str, **overrides) -> VQVAE:

@@ -4,7 +4,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
+from vqvae import VQVAE, VQVAEConfig
 from vqvae.nets import ImageDecoder, ImageEncoder, ResidualStack, num_halvings
+from vqvae.nets.blocks import ResidualBlock
 
 
 def _nets(factor, channels=3, dim=6, out_channels=5):
@@ -83,6 +85,30 @@ def test_stage_residual_stacks_sit_between_the_strided_layers_only():
     for stage_layers in (0, 3):
         encoder = ImageEncoder(3, 8, 1, 4, 6, downsample=2, stage_layers=stage_layers)
         assert _layer_kinds(encoder) == ["conv4s2", "relu", "conv3s1", "residual", "conv1s1"]
+
+
+@pytest.mark.parametrize("factor", [1, 2, 4])
+def test_negative_stage_layers_are_refused_at_every_factor(factor):
+    with pytest.raises(ValueError, match="stage_layers"):
+        ImageEncoder(3, 8, 1, 4, 6, downsample=factor, stage_layers=-1)
+    with pytest.raises(ValueError, match="stage_layers"):
+        ImageDecoder(6, 8, 1, 4, 3, upsample=factor, stage_layers=-1)
+
+
+def test_stage_residual_blocks_take_their_own_width():
+    def widths(net):  # channels inside each residual block, in order
+        return [m.branch[1].out_channels for m in net.modules() if isinstance(m, ResidualBlock)]
+
+    kw = dict(hidden=8, residual_layers=2, residual_hidden=4, downsample=4, stage_layers=1)
+    encoder = ImageEncoder(3, out_dim=6, stage_hidden=16, **kw)
+    assert widths(encoder) == [16, 4, 4]
+    kw["upsample"] = kw.pop("downsample")
+    decoder = ImageDecoder(6, out_channels=3, stage_hidden=16, **kw)
+    assert widths(decoder) == [4, 4, 16]
+    assert widths(ImageDecoder(6, out_channels=3, **kw)) == [4, 4, 4]
+    model = VQVAE(VQVAEConfig(image_size=16, stage_residual_layers=1, stage_residual_hidden=16))
+    assert widths(model.encoder)[0] == widths(model.decoder)[-1] == 16
+    assert model(torch.rand(2, 3, 16, 16) - 0.5).reconstruction.shape == (2, 3, 16, 16)
 
 
 def test_decoder_last_layer_produces_the_output_channels():

@@ -3,7 +3,13 @@ import csv
 import pytest
 import torch
 
-from vqvae.train import ResumableBatches, TrainConfig, Trainer, TrainingDiverged, adam
+from vqvae.train import (
+    ResumableBatches,
+    TrainConfig,
+    Trainer,
+    TrainingDiverged,
+    adam,
+)
 from vqvae.train.checkpoint import (
     CheckpointError,
     flatten_state,
@@ -186,3 +192,29 @@ def test_adam_is_fused_on_the_cpu_and_takes_the_same_steps_as_plain_adam():
     for a, b, a0 in zip(ours, plain, start, strict=True):
         torch.testing.assert_close(a, b)
         assert not torch.equal(a, a0)
+
+
+class _AutocastProbe(ToyTask):
+    """Records whether each step ran under CPU autocast."""
+
+    def __init__(self):
+        super().__init__()
+        self.autocast = []
+
+    def step(self, model, batch):
+        self.autocast.append(torch.is_autocast_enabled("cpu"))
+        return super().step(model, batch)
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_bf16_autocast_only_where_the_device_runs_it_natively(tmp_path, monkeypatch, capsys,
+                                                               native):
+    monkeypatch.setattr("vqvae.train.loop.native_bf16", lambda device: native)
+    task = _AutocastProbe()
+    Trainer(task, toy_data(), _config(steps=2, amp="bf16"), tmp_path).fit()
+    assert task.autocast == [native, native]
+    said = capsys.readouterr().out
+    assert ("no native bf16" in said) is not native
+    if not native:
+        assert "training in fp32" in said
+

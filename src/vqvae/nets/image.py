@@ -39,6 +39,12 @@ def num_halvings(factor: int) -> int:
     return factor.bit_length() - 1
 
 
+def _check_stage_layers(stage_layers: int) -> None:
+    # checked here: with one halving there is no intermediate resolution to build them at
+    if stage_layers < 0:
+        raise ValueError(f"stage_layers must be >= 0, got {stage_layers}")
+
+
 class ImageEncoder(nn.Module):
     """Strided convolutions, a residual stack and a 1x1 projection to the quantiser's D.
 
@@ -50,6 +56,7 @@ class ImageEncoder(nn.Module):
         out_dim: D, the quantiser's dimension.
         downsample: f, a power of two; the latent grid is (H / f, W / f).
         stage_layers: residual blocks at each intermediate resolution (0: none, the paper's).
+        stage_hidden: channels inside those blocks; None: ``residual_hidden``.
 
     (B, C, H, W) -> (B, D, H / f, W / f); H and W must be divisible by f.
     """
@@ -63,8 +70,10 @@ class ImageEncoder(nn.Module):
         out_dim: int,
         downsample: int = 4,
         stage_layers: int = 0,
+        stage_hidden: int | None = None,
     ) -> None:
         super().__init__()
+        _check_stage_layers(stage_layers)
         self.in_channels, self.out_dim, self.downsample = in_channels, out_dim, downsample
         layers: list[nn.Module] = []
         channels = in_channels
@@ -74,7 +83,7 @@ class ImageEncoder(nn.Module):
             layers += [nn.Conv2d(channels, hidden, kernel_size=4, stride=2, padding=1), nn.ReLU()]
             channels = hidden
             if stage_layers and i < steps - 1:
-                layers.append(ResidualStack(hidden, stage_layers, residual_hidden))
+                layers.append(ResidualStack(hidden, stage_layers, stage_hidden or residual_hidden))
         layers += [
             nn.Conv2d(channels, hidden, kernel_size=3, padding=1),
             ResidualStack(hidden, residual_layers, residual_hidden),
@@ -106,7 +115,7 @@ class ImageDecoder(nn.Module):
         hidden, residual_layers, residual_hidden: as for ``ImageEncoder``.
         out_channels: channels of the output, ``likelihood.output_channels(C)``.
         upsample: f, a power of two.
-        stage_layers: as for ``ImageEncoder``.
+        stage_layers, stage_hidden: as for ``ImageEncoder``.
 
     (B, D, h, w) -> (B, out_channels, h f, w f)
     """
@@ -120,9 +129,12 @@ class ImageDecoder(nn.Module):
         out_channels: int,
         upsample: int = 4,
         stage_layers: int = 0,
+        stage_hidden: int | None = None,
     ) -> None:
         super().__init__()
+        _check_stage_layers(stage_layers)
         self.in_dim, self.out_channels, self.upsample = in_dim, out_channels, upsample
+        stage_hidden = stage_hidden or residual_hidden
         layers: list[nn.Module] = [
             # (B, D, h, w) -> (B, hidden, h, w)
             nn.Conv2d(in_dim, hidden, kernel_size=3, padding=1),
@@ -136,7 +148,7 @@ class ImageDecoder(nn.Module):
             if not last:
                 layers.append(nn.ReLU())
                 if stage_layers:
-                    layers.append(ResidualStack(hidden, stage_layers, residual_hidden))
+                    layers.append(ResidualStack(hidden, stage_layers, stage_hidden))
         if steps == 0:
             layers.append(nn.Conv2d(hidden, out_channels, kernel_size=3, padding=1))
         self.net = nn.Sequential(*layers)

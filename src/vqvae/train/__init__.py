@@ -2,7 +2,7 @@
 
 from .checkpoint import CheckpointError
 from .distributed import DistInfo
-from .loop import Task, TrainConfig, Trainer, TrainingDiverged, adam
+from .loop import Task, TrainConfig, Trainer, TrainingDiverged, adam, native_bf16
 from .sampler import ResumableBatches
 
 __all__ = [
@@ -14,4 +14,5 @@ __all__ = [
     "Trainer",
     "TrainingDiverged",
     "adam",
+    "native_bf16",
 ]
