@@ -317,7 +317,7 @@ class Trainer:
                 tqdm.write(
                     f"amp 'bf16': {info.device} has no native bf16 matrix units (on a CPU: "
                     "AVX-512 or AMX), so bf16 would run tens of times slower than fp32; "
-                    "training in fp32 instead (amp 'none' says so without this note)"
+                    "training in fp32 instead (amp 'none' does the same without this note)"
                 )
         autocast = torch.autocast(info.device.type, dtype=torch.bfloat16, enabled=use_bf16)
         bar = tqdm(
