@@ -2,7 +2,7 @@
 
     python benchmarks/cifar10_sonnet.py --recipe published [--steps 10000]
     python benchmarks/cifar10_sonnet.py --recipe vqvae     [--steps 10000] [--lr PEAK]
-        [--set model.KEY=VALUE ...]
+        [--set model.KEY=VALUE ...] [--average DECAY] [--device cuda]
 
 Protocol of Sonnet's ``vqvae_example.ipynb``: images scaled to [-0.5, 0.5]; encoder/decoder of
 128 hidden units with 2 residual layers of 32; D = 64; K = 512; beta = 0.25; EMA decay 0.99;
@@ -16,8 +16,9 @@ peak, wider residual blocks (64 instead of 32), and bf16 autocast for speed (the
 search and EMA stay fp32).  ``--recipe vqvae-wide`` also doubles the hidden units to 256, the
 paper's width (D = 64 and K = 512 unchanged, so the code rate is the same).  ``--recipe
 vqvae-deep`` is the best found so far: peak lr 1.5e-3, EMA decay 0.95, 8 residual blocks of 128 at
-the latent resolution and 2 more at 16 x 16 in both networks (same D, K and code rate).  Prints
-one markdown row per run.
+the latent resolution and 2 more at 16 x 16 in both networks (same D, K and code rate).  bf16
+only where the device runs it natively (else fp32, said in the header).  Prints one markdown
+row per run.
 """
 
 from __future__ import annotations
@@ -74,6 +75,7 @@ def main() -> None:
     p.add_argument("--set", action="append", default=[], metavar="model.KEY=VALUE",
                    help="a model setting over the recipe's, e.g. model.decay=0.95")
     p.add_argument("--data", default=None, help="CIFAR-10 location (default: shared data)")
+    p.add_argument("--device", help="cpu or cuda (default: cuda if available)")
     args = p.parse_args()
     if args.average is not None and not 0 < args.average < 1:
         p.error(f"--average takes a decay in (0, 1), got {args.average}")
@@ -86,10 +88,11 @@ def main() -> None:
     if set(settings) != {"model"}:
         p.error("--set takes model settings only (model.KEY=VALUE)")
     recipe["model"] = settings["model"]
+    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     bf16_note = ""
-    if recipe["amp"] and not native_bf16("cpu"):
+    if recipe["amp"] and not native_bf16(device):
         recipe["amp"] = False
-        bf16_note = "; fp32, not the recipe's bf16: this CPU has no native bf16"
+        bf16_note = f"; fp32, not the recipe's bf16: {device} has no native bf16"
 
     torch.manual_seed(args.seed)
     train = load_image_dataset("cifar10", args.data, "train")
@@ -97,7 +100,7 @@ def main() -> None:
     variance = train.variance
     images = torch.from_numpy(train.images).permute(0, 3, 1, 2)  # (N, 3, 32, 32) uint8
     config = VQVAEConfig.from_preset("sonnet-cifar10", **recipe["model"])
-    model = VQVAE(config).train()
+    model = VQVAE(config).to(device).train()
     if args.zero_init_residual:
         for block in model.modules():
             if isinstance(block, ResidualBlock):
@@ -114,18 +117,23 @@ def main() -> None:
     print(f"# {args.recipe}: {config}; peak lr {recipe['lr']}"
           f"{'; residual blocks start as the identity' if args.zero_init_residual else ''}"
           f"{bf16_note}")
-    print(f"# torch {torch.__version__}, threads {torch.get_num_threads()}, commit {commit}, "
+    where = (torch.cuda.get_device_name(device) if device.type == "cuda"
+             else f"cpu {torch.backends.cpu.get_cpu_capability()}, "
+                  f"threads {torch.get_num_threads()}")
+    print(f"# torch {torch.__version__}, {where}, commit {commit}, "
           f"train variance {variance:.5f}")
     t0 = time.perf_counter()
-    window = {"nmse": 0.0, "perplexity": 0.0}
+    # sums over the last 1000 steps, kept on the device (no synchronisation per step)
+    window = {k: torch.zeros((), dtype=torch.float64, device=device)
+              for k in ("nmse", "perplexity")}
     for step in range(args.steps):
         if pos + args.batch_size > len(order):
             order, pos = torch.randperm(len(images), generator=gen), 0
-        x = images[order[pos : pos + args.batch_size]].float().div_(255).sub_(0.5)
+        x = images[order[pos : pos + args.batch_size]].to(device).float().div_(255).sub_(0.5)
         pos += args.batch_size
         for g in opt.param_groups:
             g["lr"] = lr_at(step, args.steps, recipe["lr"], recipe["schedule"], recipe["warmup"])
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=recipe["amp"]):
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=recipe["amp"]):
             out = model(x)
         loss = out.recon_loss / variance + out.quantizer_loss
         opt.zero_grad(set_to_none=True)
@@ -133,22 +141,24 @@ def main() -> None:
         opt.step()
         if average is not None:
             torch._foreach_lerp_(average, [q.detach() for q in params], 1 - args.average)
-        window["nmse"] += out.recon_loss.item() / variance
-        window["perplexity"] += out.perplexity.item()
+        window["nmse"] += out.recon_loss.detach() / variance
+        window["perplexity"] += out.perplexity.detach()
         if (step + 1) % 1000 == 0:
-            print(f"step {step + 1:6d}  train nmse {window['nmse'] / 1000:.4f}  perplexity "
-                  f"{window['perplexity'] / 1000:6.1f}  {time.perf_counter() - t0:6.0f}s",
-                  flush=True)
-            window = {k: 0.0 for k in window}
+            print(f"step {step + 1:6d}  train nmse {window['nmse'].item() / 1000:.4f}  "
+                  f"perplexity {window['perplexity'].item() / 1000:6.1f}  "
+                  f"{time.perf_counter() - t0:6.0f}s", flush=True)
+            window = {k: torch.zeros_like(v) for k, v in window.items()}
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
     wall = time.perf_counter() - t0
     rows = [(args.recipe, evaluate_reconstruction(model, test, train_variance=variance,
-                                                  progress=False).metrics)]
+                                                  device=device, progress=False).metrics)]
     if average is not None:
         with torch.no_grad():
             torch._foreach_copy_(params, average)
         rows.append((f"{args.recipe}, weights averaged ({args.average})",
                      evaluate_reconstruction(model, test, train_variance=variance,
-                                             progress=False).metrics))
+                                             device=device, progress=False).metrics))
     print("| recipe | steps | batch | test NMSE | test PSNR dB | test perplexity | codes used "
           "| wall s |")
     print("|---|---|---|---|---|---|---|---|")
