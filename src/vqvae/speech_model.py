@@ -50,6 +50,8 @@ class SpeechVQVAEConfig:
         sample_rate: Hz of the waveforms the model reads and writes.
         halvings: strided encoder layers; one code per hop = 2 ** halvings samples (6: 64).
         encoder_channels: channels of the encoder's strided layers.
+        encoder_residual_layers: residual blocks at the code rate after them (0: the paper's
+            encoder; see ``AudioEncoder``).
         embedding_dim: D, the quantiser's dimension.
         num_codes: K.
         beta: commitment weight.
@@ -71,6 +73,7 @@ class SpeechVQVAEConfig:
     sample_rate: int = 8000
     halvings: int = 6
     encoder_channels: int = 64
+    encoder_residual_layers: int = 0
     embedding_dim: int = 64
     num_codes: int = 512
     beta: float = 0.25
@@ -97,6 +100,8 @@ class SpeechVQVAEConfig:
         c = self
         checks = [
             (c.num_speakers >= 0, f"num_speakers must be >= 0, got {c.num_speakers}"),
+            (c.encoder_residual_layers >= 0,
+             f"encoder_residual_layers must be >= 0, got {c.encoder_residual_layers}"),
             (not c.speaker_names or len(c.speaker_names) == c.num_speakers,
              f"speaker_names has {len(c.speaker_names)} names for num_speakers={c.num_speakers}"),
             (len(set(c.speaker_names)) == len(c.speaker_names), "speaker_names must be distinct"),
@@ -173,7 +178,8 @@ class SpeechVQVAE(Pretrained, nn.Module, name="SpeechVQVAE", config=SpeechVQVAEC
     def __init__(self, config: SpeechVQVAEConfig | None = None) -> None:
         super().__init__()
         c = self.config = config if config is not None else SpeechVQVAEConfig()
-        self.encoder = AudioEncoder(c.encoder_channels, c.embedding_dim, c.halvings)
+        self.encoder = AudioEncoder(c.encoder_channels, c.embedding_dim, c.halvings,
+                                    c.encoder_residual_layers)
         self.quantizer = VectorQuantizer(
             c.num_codes, c.embedding_dim, beta=c.beta, update=c.update, decay=c.decay,
             init=c.init, restart_after=c.restart_after,

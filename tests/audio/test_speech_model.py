@@ -50,6 +50,8 @@ def test_config_survives_json_and_refuses_unknown_or_inconsistent_values():
         SpeechVQVAEConfig(layers=2.5)
     with pytest.raises(ValueError, match="upsample"):
         SpeechVQVAEConfig(upsample="linear")
+    with pytest.raises(ValueError, match="encoder_residual_layers"):
+        SpeechVQVAEConfig(encoder_residual_layers=-1)
 
 
 # ---------------------------------------------------------------- forward, codes, decoding

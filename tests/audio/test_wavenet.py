@@ -23,6 +23,27 @@ def test_encoder_gives_one_code_per_hop_samples(halvings):
     assert len(strided) == halvings and all(m.kernel_size == (4,) for m in strided)
 
 
+def _samples_seen_by_one_code(enc, halvings, codes=16):
+    """How many input samples the middle code depends on (all paths kept open)."""
+    with torch.no_grad():  # positive weights and inputs: no ReLU closes a path
+        for p in enc.parameters():
+            p.abs_()
+    x = torch.rand(1, codes * 2**halvings, requires_grad=True)
+    enc(x)[0, :, codes // 2].sum().backward()
+    seen = x.grad[0].nonzero()
+    return int(seen.max() - seen.min() + 1)
+
+
+@pytest.mark.parametrize("residual_layers", [1, 3])
+def test_encoder_residual_layers_widen_each_code_by_two_hops_per_layer(residual_layers):
+    torch.manual_seed(0)
+    plain = _samples_seen_by_one_code(AudioEncoder(4, 5, 3), 3)
+    assert plain == 1 + 3 * (2**3 - 1)  # 3 strided convs of width 4
+    enc = AudioEncoder(4, 5, 3, residual_layers=residual_layers)
+    assert enc(torch.randn(2, 6 * 8)).shape == (2, 5, 6)
+    assert _samples_seen_by_one_code(enc, 3) == plain + 2 * 8 * residual_layers
+
+
 def test_encoder_refuses_a_length_that_is_not_a_whole_number_of_codes():
     with pytest.raises(ValueError, match="divisible by 64"):
         AudioEncoder(8, 16)(torch.randn(1, 100))

@@ -45,3 +45,16 @@ def test_stack_does_not_modify_its_input():
 def test_negative_layer_count_is_rejected():
     with pytest.raises(ValueError, match="num_layers"):
         ResidualStack(channels=2, num_layers=-1, hidden=4)
+
+
+def test_one_dimensional_blocks_are_the_same_over_a_sequence():
+    torch.manual_seed(2)
+    stack = ResidualStack(channels=4, num_layers=1, hidden=3, dims=1)
+    x = torch.randn(2, 4, 7)
+    conv3, conv1 = stack.layers[0].branch[1], stack.layers[0].branch[3]
+    inner = F.conv1d(torch.relu(x), conv3.weight, conv3.bias, padding=1)
+    expected = torch.relu(x + F.conv1d(torch.relu(inner), conv1.weight, conv1.bias))
+    torch.testing.assert_close(stack(x), expected)
+    assert conv3.weight.shape == (3, 4, 3)
+    with pytest.raises(ValueError, match="dims"):
+        ResidualStack(channels=4, num_layers=1, hidden=3, dims=3)

@@ -13,6 +13,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .blocks import ResidualStack
+
 
 class AudioEncoder(nn.Module):
     """Strided 1-D convolutions and a 1x1 projection to the quantiser's D.
@@ -21,11 +23,15 @@ class AudioEncoder(nn.Module):
         channels: channels of every strided layer.
         out_dim: D, the quantiser's dimension.
         halvings: n, strided layers; one latent per ``2 ** n`` samples (the hop).
+        residual_layers: residual blocks (ReLU, conv of width 3, ReLU, 1x1 conv) at the code
+            rate after the strided layers, as the image encoder's residual stack; each widens
+            what a code sees by two hops.  0: none, the paper's encoder.
 
     (B, T) or (B, 1, T) -> (B, D, T / hop); T must be a multiple of the hop.
     """
 
-    def __init__(self, channels: int, out_dim: int, halvings: int = 6) -> None:
+    def __init__(self, channels: int, out_dim: int, halvings: int = 6,
+                 residual_layers: int = 0) -> None:
         super().__init__()
         if halvings < 1:
             raise ValueError(f"halvings must be at least 1, got {halvings}")
@@ -35,6 +41,8 @@ class AudioEncoder(nn.Module):
             # (B, ch, T) -> (B, channels, T / 2)
             layers += [nn.Conv1d(1 if i == 0 else channels, channels, kernel_size=4, stride=2,
                                  padding=1), nn.ReLU()]
+        if residual_layers:
+            layers.append(ResidualStack(channels, residual_layers, channels, dims=1))
         layers.append(nn.Conv1d(channels, out_dim, kernel_size=1))  # -> (B, D, T / hop)
         self.net = nn.Sequential(*layers)
 
