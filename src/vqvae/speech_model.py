@@ -52,6 +52,9 @@ class SpeechVQVAEConfig:
         encoder_channels: channels of the encoder's strided layers.
         encoder_residual_layers: residual blocks at the code rate after them (0: the paper's
             encoder; see ``AudioEncoder``).
+        jitter: in training, the probability that a code position hands the decoder its
+            left or right neighbour's vector instead of its own (time jitter, Chorowski et al.
+            2019; 0: off, the paper's).  Eval and generation never jitter.
         embedding_dim: D, the quantiser's dimension.
         num_codes: K.
         beta: commitment weight.
@@ -74,6 +77,7 @@ class SpeechVQVAEConfig:
     halvings: int = 6
     encoder_channels: int = 64
     encoder_residual_layers: int = 0
+    jitter: float = 0.0
     embedding_dim: int = 64
     num_codes: int = 512
     beta: float = 0.25
@@ -100,6 +104,7 @@ class SpeechVQVAEConfig:
         c = self
         checks = [
             (c.num_speakers >= 0, f"num_speakers must be >= 0, got {c.num_speakers}"),
+            (0 <= c.jitter < 1, f"jitter must be in [0, 1), got {c.jitter}"),
             (c.encoder_residual_layers >= 0,
              f"encoder_residual_layers must be >= 0, got {c.encoder_residual_layers}"),
             (not c.speaker_names or len(c.speaker_names) == c.num_speakers,
@@ -155,6 +160,16 @@ PRESETS: dict[str, SpeechVQVAEConfig] = {
         speaker_dim=64,
     ),
 }
+
+
+def time_jitter(latents: torch.Tensor, p: float) -> torch.Tensor:
+    """(B, D, N) -> (B, D, N): each position takes its left or right neighbour's vector with
+    probability p / 2 each (the ends keep their own where the neighbour is missing)."""
+    b, _, n = latents.shape
+    u = torch.rand(b, n, device=latents.device)
+    shift = (u < p / 2).long() * -1 + (u > 1 - p / 2).long()  # -1, 0 or +1
+    source = (torch.arange(n, device=latents.device) + shift).clamp(0, n - 1)  # (B, N)
+    return latents.gather(2, source[:, None, :].expand_as(latents))
 
 
 @dataclass
@@ -246,7 +261,10 @@ class SpeechVQVAE(Pretrained, nn.Module, name="SpeechVQVAE", config=SpeechVQVAEC
             targets = mu_law_encode(waveform.detach())
         speaker = self.speaker_ids(speaker, waveform.shape[0])
         q = self.quantizer(self.encoder(waveform))
-        logits = self.decoder(targets, q.quantized, speaker)
+        quantized = q.quantized
+        if self.training and self.config.jitter > 0:
+            quantized = time_jitter(quantized, self.config.jitter)
+        logits = self.decoder(targets, quantized, speaker)
         recon = F.cross_entropy(logits.float(), targets)
         return SpeechVQVAEOutput(
             logits=logits, indices=q.indices, loss=recon + q.loss, recon_loss=recon,

@@ -4,6 +4,8 @@ import json
 import pytest
 import torch
 from audio_fakes import TINY
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from vqvae.audio import mu_law_encode
 from vqvae.errors import CheckpointError, UsageError
@@ -12,6 +14,7 @@ from vqvae.speech_model import (
     SpeechVQVAE,
     SpeechVQVAEConfig,
     SpeechVQVAEOutput,
+    time_jitter,
 )
 
 SPEAKERS = ("ann", "bob", "cat")
@@ -52,6 +55,8 @@ def test_config_survives_json_and_refuses_unknown_or_inconsistent_values():
         SpeechVQVAEConfig(upsample="linear")
     with pytest.raises(ValueError, match="encoder_residual_layers"):
         SpeechVQVAEConfig(encoder_residual_layers=-1)
+    with pytest.raises(ValueError, match="jitter"):
+        SpeechVQVAEConfig(jitter=1.0)
 
 
 # ---------------------------------------------------------------- forward, codes, decoding
@@ -164,3 +169,41 @@ def test_a_few_dozen_steps_on_a_synthetic_signal_lower_the_loss():
 def test_replacing_fields_keeps_the_config_checked():
     with pytest.raises(ValueError, match="num_speakers"):
         dataclasses.replace(SpeechVQVAEConfig(), num_speakers=-1)
+
+
+# ---------------------------------------------------------------- time jitter
+@settings(max_examples=30, deadline=None)
+@given(batch=st.integers(1, 3), dim=st.integers(1, 4), n=st.integers(1, 40),
+       p=st.floats(0, 0.99), seed=st.integers(0, 2**16))
+def test_time_jitter_hands_each_position_itself_or_a_neighbour(batch, dim, n, p, seed):
+    torch.manual_seed(seed)
+    latents = torch.randn(batch, dim, n)
+    out = time_jitter(latents, p)
+    assert out.shape == latents.shape
+    for b in range(batch):
+        for j in range(n):
+            sources = [k for k in (j - 1, j, j + 1) if 0 <= k < n]
+            assert any(torch.equal(out[b, :, j], latents[b, :, k]) for k in sources)
+
+
+def test_time_jitter_moves_about_the_given_fraction_and_none_at_zero():
+    latents = torch.arange(4000.0).view(1, 1, -1)
+    torch.manual_seed(0)
+    moved = (time_jitter(latents, 0.3) != latents).float().mean().item()
+    assert 0.27 < moved < 0.33
+    assert torch.equal(time_jitter(latents, 0.0), latents)
+
+
+def test_jitter_acts_in_training_only():
+    plain, jittered = _tiny(init="kmeans"), _tiny(jitter=0.9, init="kmeans")
+    jittered.load_state_dict(plain.state_dict())
+    x = _waves(2, 8 * 64)
+    ids = torch.tensor([0, 1])
+    torch.manual_seed(1)
+    a = plain(x, speaker=ids)  # training mode: codebooks set from this batch, the same in both
+    torch.manual_seed(1)
+    b = jittered(x, speaker=ids)
+    assert torch.equal(a.indices, b.indices) and len(a.indices.unique()) > 1
+    assert not torch.allclose(b.logits, a.logits)
+    plain.eval(), jittered.eval()
+    torch.testing.assert_close(jittered(x, speaker=ids).logits, plain(x, speaker=ids).logits)
