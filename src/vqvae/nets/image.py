@@ -75,6 +75,7 @@ class ImageEncoder(nn.Module):
         super().__init__()
         _check_stage_layers(stage_layers)
         self.in_channels, self.out_dim, self.downsample = in_channels, out_dim, downsample
+        stage_hidden = stage_hidden or residual_hidden
         layers: list[nn.Module] = []
         channels = in_channels
         steps = num_halvings(downsample)
@@ -83,7 +84,7 @@ class ImageEncoder(nn.Module):
             layers += [nn.Conv2d(channels, hidden, kernel_size=4, stride=2, padding=1), nn.ReLU()]
             channels = hidden
             if stage_layers and i < steps - 1:
-                layers.append(ResidualStack(hidden, stage_layers, stage_hidden or residual_hidden))
+                layers.append(ResidualStack(hidden, stage_layers, stage_hidden))
         layers += [
             nn.Conv2d(channels, hidden, kernel_size=3, padding=1),
             ResidualStack(hidden, residual_layers, residual_hidden),
