@@ -107,7 +107,7 @@ def main() -> None:
                 nn.init.zeros_(block.branch[-1].weight)
                 nn.init.zeros_(block.branch[-1].bias)
     opt = adam(model.parameters(), lr=recipe["lr"])
-    params = [q for q in model.parameters()]
+    params = list(model.parameters())
     average = [q.detach().clone() for q in params] if args.average else None
     gen = torch.Generator().manual_seed(args.seed)
     order = torch.randperm(len(images), generator=gen)

@@ -20,18 +20,16 @@ import numpy as np
 import torch
 
 from vqvae.audio import load_speech_corpus
-from vqvae.audio.spectrogram import mel_filters, stft_power
-from vqvae.eval.speech_probes import code_phone_accuracy
+from vqvae.audio.spectrogram import log_mel_spectrogram
+from vqvae.eval.speech_eval import probe_codes
 from vqvae.quantize import kmeans
 from vqvae.quantize.search import nearest_code
 
 
 def frames(wave: np.ndarray, rate: int, hop: int, n_mels: int) -> np.ndarray:
     """(T,) -> (ceil(T / hop), n_mels) log-mel (dB), frame j centred on sample j hop + hop / 2."""
-    n_fft = 2 ** round(np.log2(0.032 * rate))  # 32 ms
-    power = stft_power(wave[hop // 2 :], n_fft, hop)  # centred frames at hop / 2 + j hop
-    mel = 10.0 * torch.log10(mel_filters(rate, n_fft, n_mels) @ power + 1e-10)
-    spec = mel.t().numpy()
+    # 32 ms windows centred at hop / 2 + j hop
+    spec = log_mel_spectrogram(wave[hop // 2 :], rate, n_mels=n_mels, hop=hop).T
     spec = np.maximum(spec, spec.max() - 80.0)  # an 80 dB floor below the loudest bin
     return spec[: -(-len(wave) // hop)]
 
@@ -57,10 +55,9 @@ def main() -> None:
     corpus = load_speech_corpus("tts_phones", args.data, "all", sample_rate=args.rate)
     specs = [frames(corpus.waveform(u), args.rate, args.hop, args.mels)
              for u in range(len(corpus))]
-    labels = [corpus.phones.frame_labels(u, args.hop) for u in range(len(corpus))]
-    # the training split of load_tts_phones: every sentence but each tenth
-    in_train = (corpus.labels["sentence_id"] % 10 != 9).tolist()
-    pause = corpus.phones.symbols.index("pau")
+    train = set(load_speech_corpus("tts_phones", args.data, "train",
+                                   sample_rate=args.rate).names)
+    in_train = [name in train for name in corpus.names]
     print(f"# tts_phones at {args.rate} Hz: {len(corpus)} utterances ({sum(in_train)} for "
           f"k-means), hop {args.hop} ({args.rate / args.hop:.1f} frames/s), K = {args.codes}, "
           f"{args.mels} mel bands, {args.iters} Lloyd iterations")
@@ -73,8 +70,7 @@ def main() -> None:
         centres = kmeans((fit - mean) / std, args.codes, iters=args.iters, plus_plus=True,
                          generator=torch.Generator().manual_seed(0))
         codes = [nearest_code((f - mean) / std, centres).numpy() for f in feats]
-        probe = code_phone_accuracy(codes[0::2], labels[0::2], codes[1::2], labels[1::2],
-                                    pause_label=pause)
+        probe = probe_codes(codes, corpus, args.hop)
         print(f"| {kind} | {probe.accuracy:.1%} ({probe.baseline:.1%}) | "
               f"{probe.accuracy_speech:.1%} ({probe.baseline_speech:.1%}) |", flush=True)
 

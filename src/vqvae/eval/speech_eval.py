@@ -153,12 +153,19 @@ def phone_discovery(model, corpus: SpeechCorpus, *, pause: str = "pau") -> Phone
     utterances and scored on the odd-numbered ones (half of the sentences each), frame by
     frame with one phone label per code (``PhoneSegments.frame_labels``).
     """
-    if corpus.phones is None:
-        raise ValueError(f"{corpus.source}: no phone labels to probe with")
     device = next(model.parameters()).device
     codes = [model.encode(torch.as_tensor(corpus.waveform(u), device=device))[0].cpu().numpy()
              for u in range(len(corpus))]
-    labels = [corpus.phones.frame_labels(u, model.hop) for u in range(len(corpus))]
+    return probe_codes(codes, corpus, model.hop, pause=pause)
+
+
+def probe_codes(codes: Sequence, corpus: SpeechCorpus, hop: int, *,
+                pause: str = "pau") -> PhoneProbe:
+    """The probe of ``phone_discovery`` for given codes: one integer array per utterance of
+    ``corpus``, one code per ``hop`` samples (from any encoder or clustering)."""
+    if corpus.phones is None:
+        raise ValueError(f"{corpus.source}: no phone labels to probe with")
+    labels = [corpus.phones.frame_labels(u, hop) for u in range(len(corpus))]
     fit, score = slice(0, None, 2), slice(1, None, 2)
     symbols = corpus.phones.symbols
     return code_phone_accuracy(codes[fit], labels[fit], codes[score], labels[score],
