@@ -36,10 +36,12 @@ from torch import nn
 from .audio.levels import LEVELS
 from .audio.mu_law import mu_law_decode, mu_law_encode
 from .errors import UsageError
-from .nets.audio import AudioEncoder
+from .nets.audio import AudioEncoder, LogMelEncoder
 from .nets.wavenet import UPSAMPLING, WaveNet
 from .pretrained import Pretrained, check_field_types, config_from_dict
 from .quantize import VectorQuantizer
+
+FRONTENDS = ("waveform", "log-mel")
 
 
 @dataclass(frozen=True)
@@ -49,7 +51,11 @@ class SpeechVQVAEConfig:
     Attributes:
         sample_rate: Hz of the waveforms the model reads and writes.
         halvings: strided encoder layers; one code per hop = 2 ** halvings samples (6: 64).
-        encoder_channels: channels of the encoder's strided layers.
+        frontend: what the encoder reads: ``"waveform"`` (the paper's strided convolutions,
+            ``AudioEncoder``) or ``"log-mel"`` (``n_mels`` log-mel bands, one frame per code,
+            ``LogMelEncoder``; the decoder still models the waveform).
+        n_mels: mel bands of the ``"log-mel"`` front end.
+        encoder_channels: channels of the encoder's strided layers (or its convolutions).
         encoder_residual_layers: residual blocks at the code rate after them (0: the paper's
             encoder; see ``AudioEncoder``).
         jitter: in training, the probability that a code position hands the decoder its
@@ -75,6 +81,8 @@ class SpeechVQVAEConfig:
 
     sample_rate: int = 8000
     halvings: int = 6
+    frontend: str = "waveform"
+    n_mels: int = 40
     encoder_channels: int = 64
     encoder_residual_layers: int = 0
     jitter: float = 0.0
@@ -97,12 +105,15 @@ class SpeechVQVAEConfig:
 
     def __post_init__(self) -> None:
         check_field_types(self)
-        for name in ("sample_rate", "halvings", "encoder_channels", "embedding_dim", "num_codes",
-                     "residual_channels", "skip_channels", "layers", "stacks", "speaker_dim"):
+        for name in ("sample_rate", "halvings", "n_mels", "encoder_channels", "embedding_dim",
+                     "num_codes", "residual_channels", "skip_channels", "layers", "stacks",
+                     "speaker_dim"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         c = self
         checks = [
+            (c.frontend in FRONTENDS,
+             f"frontend must be one of {', '.join(FRONTENDS)}, got {c.frontend!r}"),
             (c.num_speakers >= 0, f"num_speakers must be >= 0, got {c.num_speakers}"),
             (0 <= c.jitter < 1, f"jitter must be in [0, 1), got {c.jitter}"),
             (c.encoder_residual_layers >= 0,
@@ -193,8 +204,12 @@ class SpeechVQVAE(Pretrained, nn.Module, name="SpeechVQVAE", config=SpeechVQVAEC
     def __init__(self, config: SpeechVQVAEConfig | None = None) -> None:
         super().__init__()
         c = self.config = config if config is not None else SpeechVQVAEConfig()
-        self.encoder = AudioEncoder(c.encoder_channels, c.embedding_dim, c.halvings,
-                                    c.encoder_residual_layers)
+        if c.frontend == "waveform":
+            self.encoder = AudioEncoder(c.encoder_channels, c.embedding_dim, c.halvings,
+                                        c.encoder_residual_layers)
+        else:
+            self.encoder = LogMelEncoder(c.encoder_channels, c.embedding_dim, c.hop,
+                                         c.sample_rate, c.n_mels, c.encoder_residual_layers)
         self.quantizer = VectorQuantizer(
             c.num_codes, c.embedding_dim, beta=c.beta, update=c.update, decay=c.decay,
             init=c.init, restart_after=c.restart_after,

@@ -166,6 +166,30 @@ def test_a_few_dozen_steps_on_a_synthetic_signal_lower_the_loss():
     assert last < 0.85 * first, losses  # about 0.78 measured
 
 
+def test_the_log_mel_front_end_learns_and_survives_saving(tmp_path):
+    model = _tiny(frontend="log-mel", n_mels=16)
+    assert type(model.encoder).__name__ == "LogMelEncoder"
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    spk = torch.tensor([0, 1, 2, 0])
+    x = _waves(4, 64)
+    first = model(x, speaker=spk)
+    first.loss.backward()
+    assert all(p.grad is not None for p in model.encoder.parameters())
+    for _ in range(10):
+        opt.zero_grad()
+        out = model(x, speaker=spk)
+        out.loss.backward()
+        opt.step()
+    assert out.recon_loss < first.recon_loss
+    model.eval()
+    model.save_pretrained(tmp_path / "m")
+    loaded = SpeechVQVAE.from_pretrained(tmp_path / "m")
+    assert loaded.config.frontend == "log-mel"
+    assert torch.equal(loaded.encode(x), model.encode(x))
+    with pytest.raises(ValueError, match="frontend must be one of waveform, log-mel"):
+        SpeechVQVAEConfig(frontend="mfcc")
+
+
 def test_replacing_fields_keeps_the_config_checked():
     with pytest.raises(ValueError, match="num_speakers"):
         dataclasses.replace(SpeechVQVAEConfig(), num_speakers=-1)

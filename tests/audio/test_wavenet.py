@@ -1,9 +1,12 @@
 import pytest
 import torch
 import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from vqvae.audio.spectrogram import log_mel_spectrogram
 from vqvae.nets import wavenet_fast
-from vqvae.nets.audio import AudioEncoder
+from vqvae.nets.audio import AudioEncoder, LogMelEncoder
 from vqvae.nets.wavenet import WaveNet, draw
 
 
@@ -47,6 +50,48 @@ def test_encoder_residual_layers_widen_each_code_by_two_hops_per_layer(residual_
 def test_encoder_refuses_a_length_that_is_not_a_whole_number_of_codes():
     with pytest.raises(ValueError, match="divisible by 64"):
         AudioEncoder(8, 16)(torch.randn(1, 100))
+
+
+@settings(max_examples=20, deadline=None)
+@given(halvings=st.integers(2, 8), codes=st.integers(1, 6), batch=st.integers(1, 3))
+def test_log_mel_encoder_gives_one_code_per_hop_samples(halvings, codes, batch):
+    enc = LogMelEncoder(8, 5, 2**halvings, 8000, n_mels=12)
+    assert enc(torch.randn(batch, codes * 2**halvings)).shape == (batch, 5, codes)
+
+
+def test_log_mel_frames_are_those_of_the_spectrogram_centred_on_each_code():
+    # frame j of the encoder is centred on sample j hop + hop / 2: away from the ends it is
+    # the frame of torch.stft (vqvae.audio.spectrogram) on the signal shifted by hop / 2
+    hop, rate = 64, 8000
+    wave = torch.randn(20 * hop, generator=torch.Generator().manual_seed(0)) * 0.3
+    enc = LogMelEncoder(8, 5, hop, rate, n_mels=40)
+    ours = enc.features(wave[None])[0] * enc.scale_db + enc.centre_db  # (M, 20) in dB
+    theirs = log_mel_spectrogram(wave[hop // 2 :].numpy(), rate, n_mels=40, hop=hop)
+    inner = slice(2, 18)  # frames whose window lies inside the signal
+    assert torch.allclose(ours[:, inner], torch.from_numpy(theirs)[:, inner], atol=1e-3)
+
+
+def test_log_mel_codes_see_their_window_and_two_hops_either_side():
+    torch.manual_seed(0)
+    hop, codes = 16, 24
+    enc = LogMelEncoder(4, 5, hop, 8000, n_mels=8, n_fft=64)
+    # ReLUs removed so that no dead unit closes a path
+    enc.net = torch.nn.Sequential(*[torch.nn.Identity() if isinstance(m, torch.nn.ReLU) else m
+                                    for m in enc.net])
+    x = (torch.randn(1, codes * hop) * 0.3).requires_grad_(True)
+    enc(x)[0, :, codes // 2].sum().backward()
+    seen = x.grad[0].nonzero()
+    centre = codes // 2 * hop + hop // 2
+    # the window (64 samples) widened by two convolutions of width 3 (2 hops each side)
+    assert int(seen.min()) >= centre - 32 - 2 * hop and int(seen.max()) < centre + 32 + 2 * hop
+    assert int(seen.max() - seen.min() + 1) > 64 + 2 * hop
+
+
+def test_log_mel_encoder_refuses_bad_lengths_and_windows():
+    with pytest.raises(ValueError, match="divisible by 64"):
+        LogMelEncoder(8, 16, 64, 8000)(torch.randn(1, 100))
+    with pytest.raises(ValueError, match="n_fft must be at least the hop"):
+        LogMelEncoder(8, 16, 64, 8000, n_fft=32)
 
 
 # ---------------------------------------------------------------- WaveNet
