@@ -8,6 +8,8 @@ The objective is eq. 3 of the paper: the cross-entropy of the 8-bit mu-law targe
 sample) plus the quantiser's codebook and beta-weighted commitment terms.  The decoder is told
 the speaker, so the codes are pushed to carry what the speaker does not explain (the content):
 ``convert`` encodes an utterance and decodes its codes with another speaker's embedding.
+With ``frontend="log-mel"`` the encoder reads log-mel frames instead of samples
+(``LogMelEncoder``, one frame per code; not the paper's); the rest is unchanged.
 
 Sizes (``PRESETS``; the paper gives only the encoder, hop 64 and K = 512):
 
