@@ -50,11 +50,10 @@ RECIPES = {
     "vqvae-deep": dict(model=dict(init="kmeans++", restart_after=100, decay=0.95,
                                   residual_layers=8, residual_hidden=128, stage_residual_layers=2),
                        lr=1.5e-3, schedule="cosine", warmup=500, amp=True),
-    "vqvae-deep-wide": dict(model=dict(init="kmeans++", restart_after=100, decay=0.95, hidden=192,
-                                       residual_layers=8, residual_hidden=128,
-                                       stage_residual_layers=2),
-                            lr=1.5e-3, schedule="cosine", warmup=500, amp=True),
 }
+# vqvae-deep with 192 hidden units instead of 128
+RECIPES["vqvae-deep-wide"] = RECIPES["vqvae-deep"] | dict(
+    model=RECIPES["vqvae-deep"]["model"] | dict(hidden=192))
 
 
 def lr_at(step: int, steps: int, peak: float, schedule: str, warmup: int) -> float:

@@ -47,10 +47,15 @@ def mel_filters(sample_rate: int, n_fft: int, n_mels: int) -> torch.Tensor:
     return torch.from_numpy(np.clip(np.minimum(up, down), 0.0, None).astype(np.float32))
 
 
+def default_n_fft(sample_rate: int) -> int:
+    """The analysis window: 32 ms rounded to a power of two (256 samples at 8 kHz)."""
+    return 2 ** round(math.log2(0.032 * sample_rate))
+
+
 def log_mel_spectrogram(wave, sample_rate: int, *, n_mels: int = 64, n_fft: int | None = None,
                         hop: int | None = None) -> np.ndarray:
     """(T,) waveform -> (n_mels, frames) float32 log-mel power in dB."""
-    n_fft = n_fft or 2 ** round(math.log2(0.032 * sample_rate))
+    n_fft = n_fft or default_n_fft(sample_rate)
     hop = hop or max(1, round(0.004 * sample_rate))
     power = stft_power(wave, n_fft, hop)
     mel = mel_filters(sample_rate, n_fft, n_mels) @ power

@@ -11,12 +11,10 @@ padding 1), ReLU], then a 1x1 conv to D.  The number of halvings n is configurab
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
-from ..audio.spectrogram import mel_filters
+from ..audio.spectrogram import default_n_fft, mel_filters
 from .blocks import ResidualStack
 
 
@@ -94,7 +92,7 @@ class LogMelEncoder(nn.Module):
         if hop < 1 or n_mels < 1:
             raise ValueError(f"hop and n_mels must be positive, got {hop} and {n_mels}")
         self.out_dim, self.hop = out_dim, hop
-        self.n_fft = n_fft or max(hop, 2 ** round(math.log2(0.032 * sample_rate)))
+        self.n_fft = n_fft or max(hop, default_n_fft(sample_rate))
         if self.n_fft < hop or (self.n_fft - hop) % 2:
             raise ValueError(f"n_fft must be at least the hop ({hop}) and differ from it by an "
                              f"even number, got {self.n_fft}")
