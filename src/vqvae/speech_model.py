@@ -9,7 +9,9 @@ sample) plus the quantiser's codebook and beta-weighted commitment terms.  The d
 the speaker, so the codes are pushed to carry what the speaker does not explain (the content):
 ``convert`` encodes an utterance and decodes its codes with another speaker's embedding.
 With ``frontend="log-mel"`` the encoder reads log-mel frames instead of samples
-(``LogMelEncoder``, one frame per code; not the paper's); the rest is unchanged.
+(``LogMelEncoder``, one frame per code; not the paper's); the rest is unchanged.  With
+``spectral_weight`` > 0 a small ``SpectralHead`` also decodes the codes (and the speaker) to
+the log-mel frames, and its squared error joins the loss (not the paper's either).
 
 Sizes (``PRESETS``; the paper gives only the encoder, hop 64 and K = 512):
 
@@ -38,7 +40,7 @@ from torch import nn
 from .audio.levels import LEVELS
 from .audio.mu_law import mu_law_decode, mu_law_encode
 from .errors import UsageError
-from .nets.audio import AudioEncoder, LogMelEncoder
+from .nets.audio import AudioEncoder, LogMelEncoder, LogMelFrames, SpectralHead
 from .nets.wavenet import UPSAMPLING, WaveNet
 from .pretrained import Pretrained, check_field_types, config_from_dict
 from .quantize import VectorQuantizer
@@ -56,13 +58,18 @@ class SpeechVQVAEConfig:
         frontend: what the encoder reads: ``"waveform"`` (the paper's strided convolutions,
             ``AudioEncoder``) or ``"log-mel"`` (``n_mels`` log-mel bands, one frame per code,
             ``LogMelEncoder``; the decoder still models the waveform).
-        n_mels: mel bands of the ``"log-mel"`` front end.
+        n_mels: mel bands of the ``"log-mel"`` front end and of the spectral head.
         encoder_channels: channels of the encoder's strided layers (or its convolutions).
         encoder_residual_layers: residual blocks at the code rate after them (0: the paper's
             encoder; see ``AudioEncoder``).
         jitter: in training, the probability that a code position hands the decoder its
             left or right neighbour's vector instead of its own (time jitter, Chorowski et al.
             2019; 0: off, the paper's).  Eval and generation never jitter.
+        spectral_weight: weight of an auxiliary loss: the mean squared error of a small
+            decoder from the codes and the speaker to the scaled log-mel frames
+            (``SpectralHead``; van Niekerk et al. 2020 decode codes to spectra).  It pushes
+            the codes to carry the spectral envelope, which is what tells phones apart.
+            0: off, the paper's.  Generation does not use the head.
         embedding_dim: D, the quantiser's dimension.
         num_codes: K.
         beta: commitment weight.
@@ -88,6 +95,7 @@ class SpeechVQVAEConfig:
     encoder_channels: int = 64
     encoder_residual_layers: int = 0
     jitter: float = 0.0
+    spectral_weight: float = 0.0
     embedding_dim: int = 64
     num_codes: int = 512
     beta: float = 0.25
@@ -118,6 +126,7 @@ class SpeechVQVAEConfig:
              f"frontend must be one of {', '.join(FRONTENDS)}, got {c.frontend!r}"),
             (c.num_speakers >= 0, f"num_speakers must be >= 0, got {c.num_speakers}"),
             (0 <= c.jitter < 1, f"jitter must be in [0, 1), got {c.jitter}"),
+            (c.spectral_weight >= 0, f"spectral_weight must be >= 0, got {c.spectral_weight}"),
             (c.encoder_residual_layers >= 0,
              f"encoder_residual_layers must be >= 0, got {c.encoder_residual_layers}"),
             (not c.speaker_names or len(c.speaker_names) == c.num_speakers,
@@ -194,6 +203,7 @@ class SpeechVQVAEOutput:
     loss: torch.Tensor  # () recon_loss + quantizer_loss: minimise this
     recon_loss: torch.Tensor  # () cross-entropy of the mu-law targets, nats per sample
     quantizer_loss: torch.Tensor  # () codebook_loss + beta * commitment_loss
+    spectral_loss: torch.Tensor  # () squared error of the spectral head (zero when off)
     commitment_loss: torch.Tensor  # () before the beta factor
     codebook_loss: torch.Tensor  # () zero with EMA updates
     perplexity: torch.Tensor  # () of code usage in the batch
@@ -221,6 +231,10 @@ class SpeechVQVAE(Pretrained, nn.Module, name="SpeechVQVAE", config=SpeechVQVAEC
             hop=c.hop, upsample=c.upsample, num_speakers=c.num_speakers,
             speaker_dim=c.speaker_dim,
         )
+        if c.spectral_weight > 0:
+            self.spectral_frames = LogMelFrames(c.hop, c.sample_rate, c.n_mels)
+            self.spectral_head = SpectralHead(c.embedding_dim, c.encoder_channels, c.n_mels,
+                                              c.num_speakers)
 
     @classmethod
     def from_preset(cls, name: str, **overrides) -> SpeechVQVAE:
@@ -283,9 +297,14 @@ class SpeechVQVAE(Pretrained, nn.Module, name="SpeechVQVAE", config=SpeechVQVAEC
             quantized = time_jitter(quantized, self.config.jitter)
         logits = self.decoder(targets, quantized, speaker)
         recon = F.cross_entropy(logits.float(), targets)
+        loss, spectral = recon + q.loss, recon.new_zeros(())
+        if self.config.spectral_weight > 0:
+            frames = self.spectral_frames(waveform.detach())  # (B, M, N)
+            spectral = F.mse_loss(self.spectral_head(quantized, speaker).float(), frames)
+            loss = loss + self.config.spectral_weight * spectral
         return SpeechVQVAEOutput(
-            logits=logits, indices=q.indices, loss=recon + q.loss, recon_loss=recon,
-            quantizer_loss=q.loss, commitment_loss=q.commitment_loss,
+            logits=logits, indices=q.indices, loss=loss, recon_loss=recon,
+            quantizer_loss=q.loss, spectral_loss=spectral, commitment_loss=q.commitment_loss,
             codebook_loss=q.codebook_loss, perplexity=q.perplexity, usage=q.usage,
         )
 

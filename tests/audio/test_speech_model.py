@@ -190,6 +190,37 @@ def test_the_log_mel_front_end_learns_and_survives_saving(tmp_path):
         SpeechVQVAEConfig(frontend="mfcc")
 
 
+def test_the_spectral_head_adds_its_weighted_error_and_trains_the_encoder(tmp_path):
+    model = _tiny(spectral_weight=2.0, n_mels=8).eval()  # eval: no jitter, no EMA update
+    x, spk = _waves(2, 64), torch.tensor([0, 2])
+    out = model(x, speaker=spk)
+    assert torch.allclose(out.loss, out.recon_loss + out.quantizer_loss + 2.0 * out.spectral_loss)
+    z_q = model.quantizer.frozen(model.encoder(x)).quantized
+    frames = model.spectral_frames(x)  # (B, M, N): one log-mel frame per code
+    assert frames.shape == (2, 8, 16)
+    expected = torch.nn.functional.mse_loss(model.spectral_head(z_q, spk), frames)
+    assert torch.allclose(out.spectral_loss, expected)
+    # the head's error alone reaches the encoder through the straight-through codes
+    out.spectral_loss.backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.encoder.parameters())
+    assert all(p.grad is None for p in model.decoder.parameters())
+    # and it knows the speaker
+    other = model.spectral_head(z_q.detach(), torch.tensor([1, 1]))
+    assert not torch.allclose(other, model.spectral_head(z_q.detach(), spk))
+    model.save_pretrained(tmp_path / "m")
+    loaded = SpeechVQVAE.from_pretrained(tmp_path / "m").eval()
+    assert torch.equal(loaded(x, speaker=spk).spectral_loss, out.spectral_loss)
+
+
+def test_the_spectral_head_is_off_by_default_and_refuses_a_negative_weight():
+    model = _tiny()
+    assert not hasattr(model, "spectral_head")
+    assert not any(k.startswith("spectral") for k in model.state_dict())
+    assert model(_waves(1, 64), speaker=0).spectral_loss.item() == 0.0
+    with pytest.raises(ValueError, match="spectral_weight must be >= 0"):
+        SpeechVQVAEConfig(spectral_weight=-1.0)
+
+
 def test_replacing_fields_keeps_the_config_checked():
     with pytest.raises(ValueError, match="num_speakers"):
         dataclasses.replace(SpeechVQVAEConfig(), num_speakers=-1)

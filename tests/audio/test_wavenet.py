@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 from vqvae.audio.spectrogram import log_mel_spectrogram
 from vqvae.nets import wavenet_fast
-from vqvae.nets.audio import AudioEncoder, LogMelEncoder
+from vqvae.nets.audio import AudioEncoder, LogMelEncoder, LogMelFrames, SpectralHead
 from vqvae.nets.wavenet import WaveNet, draw
 
 
@@ -64,8 +64,8 @@ def test_log_mel_frames_are_those_of_the_spectrogram_centred_on_each_code():
     # the frame of torch.stft (vqvae.audio.spectrogram) on the signal shifted by hop / 2
     hop, rate = 64, 8000
     wave = torch.randn(20 * hop, generator=torch.Generator().manual_seed(0)) * 0.3
-    enc = LogMelEncoder(8, 5, hop, rate, n_mels=40)
-    ours = enc.features(wave[None])[0] * enc.scale_db + enc.centre_db  # (M, 20) in dB
+    frames = LogMelFrames(hop, rate, n_mels=40)
+    ours = frames(wave[None])[0] * frames.scale_db + frames.centre_db  # (M, 20) in dB
     theirs = log_mel_spectrogram(wave[hop // 2 :].numpy(), rate, n_mels=40, hop=hop)
     inner = slice(2, 18)  # frames whose window lies inside the signal
     assert torch.allclose(ours[:, inner], torch.from_numpy(theirs)[:, inner], atol=1e-3)
@@ -87,11 +87,23 @@ def test_log_mel_codes_see_their_window_and_two_hops_either_side():
     assert int(seen.max() - seen.min() + 1) > 64 + 2 * hop
 
 
+@settings(max_examples=15, deadline=None)
+@given(codes=st.integers(1, 12), batch=st.integers(1, 3), speakers=st.integers(0, 3))
+def test_spectral_head_gives_a_frame_per_code(codes, batch, speakers):
+    head = SpectralHead(5, 8, n_mels=12, num_speakers=speakers)
+    ids = torch.zeros(batch, dtype=torch.long) if speakers else None
+    assert head(torch.randn(batch, 5, codes), ids).shape == (batch, 12, codes)
+    frames = LogMelFrames(16, 8000, n_mels=12)
+    assert frames(torch.randn(batch, codes * 16)).shape == (batch, 12, codes)
+
+
 def test_log_mel_encoder_refuses_bad_lengths_and_windows():
     with pytest.raises(ValueError, match="divisible by 64"):
         LogMelEncoder(8, 16, 64, 8000)(torch.randn(1, 100))
     with pytest.raises(ValueError, match="n_fft must be at least the hop"):
         LogMelEncoder(8, 16, 64, 8000, n_fft=32)
+    with pytest.raises(ValueError, match="expects \\(B, T\\) waveforms"):
+        LogMelFrames(64, 8000)(torch.randn(64))
 
 
 # ---------------------------------------------------------------- WaveNet

@@ -2,6 +2,7 @@
 
     AudioEncoder: waveform (B, T) -> z_e (B, D, T / 2^n)
     LogMelEncoder: waveform (B, T) -> log-mel frames (B, M, T / hop) -> z_e (B, D, T / hop)
+    SpectralHead: z_q (B, D, T / hop), speaker -> log-mel frames (B, M, T / hop)
 
 "The encoder has 6 strided convolutions with stride 2 and window-size 4.  This yields a latent
 space 64x smaller than the original waveform."  In detail: n x [conv (window 4, stride 2,
@@ -59,17 +60,66 @@ class AudioEncoder(nn.Module):
         return self.net(x)
 
 
+class LogMelFrames(nn.Module):
+    """Scaled log-mel frames, one per code: the input of ``LogMelEncoder`` and the target of
+    ``SpectralHead``.
+
+    Frame j is a Hann window of ``n_fft`` samples centred where code j is centred (sample
+    j hop + hop / 2), the signal zero-padded at both ends; ``n_mels`` HTK-mel bands of its
+    power, in dB (10 log10(power + 1e-10), floored at ``floor_db``) and scaled to about unit
+    range.  Computed in float32, not learnt.
+
+    Args:
+        hop: samples per code.
+        sample_rate: Hz, for the mel scale.
+        n_mels: mel bands.
+        n_fft: window length (default: 32 ms rounded to a power of two, and at least a hop).
+
+    (B, T) -> (B, M, T / hop); T must be a multiple of the hop.
+    """
+
+    floor_db = -80.0
+    centre_db, scale_db = -20.0, 30.0  # (dB - centre) / scale: speech lands around [-2, 2]
+
+    def __init__(self, hop: int, sample_rate: int, n_mels: int = 40,
+                 n_fft: int | None = None) -> None:
+        super().__init__()
+        if hop < 1 or n_mels < 1:
+            raise ValueError(f"hop and n_mels must be positive, got {hop} and {n_mels}")
+        self.hop, self.n_mels = hop, n_mels
+        self.n_fft = n_fft or max(hop, default_n_fft(sample_rate))
+        if self.n_fft < hop or (self.n_fft - hop) % 2:
+            raise ValueError(f"n_fft must be at least the hop ({hop}) and differ from it by an "
+                             f"even number, got {self.n_fft}")
+        self.register_buffer("window", torch.hann_window(self.n_fft), persistent=False)
+        self.register_buffer("filters", mel_filters(sample_rate, self.n_fft, n_mels),
+                             persistent=False)  # (M, n_fft / 2 + 1)
+
+    def forward(self, waveform: torch.Tensor) -> torch.Tensor:
+        """(B, T) -> (B, M, T / hop) scaled log-mel frames."""
+        if waveform.dim() != 2:
+            raise ValueError(f"LogMelFrames expects (B, T) waveforms, got "
+                             f"{tuple(waveform.shape)}")
+        if waveform.shape[-1] % self.hop:
+            raise ValueError(f"LogMelFrames needs a length divisible by {self.hop}, got "
+                             f"{waveform.shape[-1]}")
+        with torch.autocast(waveform.device.type, enabled=False):
+            x = waveform.float()
+            pad = (self.n_fft - self.hop) // 2
+            frames = nn.functional.pad(x, (pad, pad)).unfold(-1, self.n_fft, self.hop)
+            power = torch.fft.rfft(frames * self.window, dim=-1).abs().square()  # (B, N, F)
+            db = 10.0 * torch.log10(power @ self.filters.T + 1e-10)  # (B, N, M)
+            db = db.clamp(min=self.floor_db)
+            return ((db - self.centre_db) / self.scale_db).transpose(1, 2)
+
+
 class LogMelEncoder(nn.Module):
     """An encoder that reads a log-mel spectrogram, one frame per code, instead of samples.
 
     Not the paper's: Chorowski et al. (2019) trained such autoencoders on waveforms and on
-    spectral features, and found the spectral ones kept more of the phones.  Frame j is a
-    Hann window of ``n_fft`` samples centred where code j is centred (sample j hop + hop / 2),
-    the signal zero-padded at both ends; ``n_mels`` HTK-mel bands of its power, in dB
-    (10 log10(power + 1e-10), floored at ``floor_db``) and scaled to about unit range.  Then 2
-    convolutions of width 3 (ReLU), ``residual_layers`` residual blocks and a 1x1 conv to D:
-    each code sees the window plus 2 hops either side.  The spectrum is computed in float32
-    and is not learnt.
+    spectral features, and found the spectral ones kept more of the phones.  The frames are
+    ``LogMelFrames``; then 2 convolutions of width 3 (ReLU), ``residual_layers`` residual
+    blocks and a 1x1 conv to D: each code sees the window plus 2 hops either side.
 
     Args:
         channels: channels of the convolutions.
@@ -83,22 +133,12 @@ class LogMelEncoder(nn.Module):
     (B, T) or (B, 1, T) -> (B, D, T / hop); T must be a multiple of the hop.
     """
 
-    floor_db = -80.0
-    centre_db, scale_db = -20.0, 30.0  # (dB - centre) / scale: speech lands around [-2, 2]
-
     def __init__(self, channels: int, out_dim: int, hop: int, sample_rate: int,
                  n_mels: int = 40, residual_layers: int = 0, n_fft: int | None = None) -> None:
         super().__init__()
-        if hop < 1 or n_mels < 1:
-            raise ValueError(f"hop and n_mels must be positive, got {hop} and {n_mels}")
         self.out_dim, self.hop = out_dim, hop
-        self.n_fft = n_fft or max(hop, default_n_fft(sample_rate))
-        if self.n_fft < hop or (self.n_fft - hop) % 2:
-            raise ValueError(f"n_fft must be at least the hop ({hop}) and differ from it by an "
-                             f"even number, got {self.n_fft}")
-        self.register_buffer("window", torch.hann_window(self.n_fft), persistent=False)
-        self.register_buffer("filters", mel_filters(sample_rate, self.n_fft, n_mels),
-                             persistent=False)  # (M, n_fft / 2 + 1)
+        self.frames = LogMelFrames(hop, sample_rate, n_mels, n_fft)
+        self.n_fft = self.frames.n_fft
         layers: list[nn.Module] = [
             nn.Conv1d(n_mels, channels, kernel_size=3, padding=1), nn.ReLU(),
             nn.Conv1d(channels, channels, kernel_size=3, padding=1), nn.ReLU(),
@@ -108,24 +148,41 @@ class LogMelEncoder(nn.Module):
         layers.append(nn.Conv1d(channels, out_dim, kernel_size=1))  # -> (B, D, T / hop)
         self.net = nn.Sequential(*layers)
 
-    def features(self, waveform: torch.Tensor) -> torch.Tensor:
-        """(B, T) -> (B, M, T / hop) scaled log-mel frames, frame j centred on j hop + hop / 2."""
-        x = waveform.float()
-        pad = (self.n_fft - self.hop) // 2
-        frames = nn.functional.pad(x, (pad, pad)).unfold(-1, self.n_fft, self.hop)
-        power = torch.fft.rfft(frames * self.window, dim=-1).abs().square()  # (B, N, F)
-        db = 10.0 * torch.log10(power @ self.filters.T + 1e-10)  # (B, N, M)
-        db = db.clamp(min=self.floor_db)
-        return ((db - self.centre_db) / self.scale_db).transpose(1, 2)
-
     def forward(self, waveform: torch.Tensor) -> torch.Tensor:
         """waveform (B, T) [or (B, 1, T)] floats -> z_e (B, D, T / hop)."""
         x = waveform.squeeze(1) if waveform.dim() == 3 and waveform.shape[1] == 1 else waveform
         if x.dim() != 2:
             raise ValueError(f"LogMelEncoder expects (B, T) waveforms, got {tuple(waveform.shape)}")
-        if x.shape[-1] % self.hop:
-            raise ValueError(f"LogMelEncoder needs a length divisible by {self.hop}, got "
-                             f"{x.shape[-1]}")
-        with torch.autocast(x.device.type, enabled=False):
-            feats = self.features(x)
-        return self.net(feats)
+        return self.net(self.frames(x))
+
+
+class SpectralHead(nn.Module):
+    """An auxiliary decoder from the codes (and the speaker) to the log-mel frames.
+
+    Not the paper's: van Niekerk et al. (2020) decode codes to log-mel spectra (with the
+    speaker) and find the codes then follow the phones.  Beside the WaveNet, this head makes
+    the codes explain the spectral envelope of each frame, which the speaker embedding cannot.
+    2 convolutions of width 3 (ReLU) and a 1x1 conv to the ``n_mels`` bands.
+
+    Args:
+        in_dim: D, the codes' dimension.
+        channels: channels of the convolutions.
+        n_mels: bands of the frames it predicts.
+        num_speakers: speakers of a learned embedding added to its input (0: none).
+
+    z_q (B, D, N), speaker ids (B,) or None -> (B, M, N)
+    """
+
+    def __init__(self, in_dim: int, channels: int, n_mels: int, num_speakers: int = 0) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(num_speakers, in_dim) if num_speakers else None
+        self.net = nn.Sequential(
+            nn.Conv1d(in_dim, channels, kernel_size=3, padding=1), nn.ReLU(),
+            nn.Conv1d(channels, channels, kernel_size=3, padding=1), nn.ReLU(),
+            nn.Conv1d(channels, n_mels, kernel_size=1),
+        )
+
+    def forward(self, codes: torch.Tensor, speaker: torch.Tensor | None = None) -> torch.Tensor:
+        if self.embed is not None and speaker is not None:
+            codes = codes + self.embed(speaker)[:, :, None]
+        return self.net(codes)

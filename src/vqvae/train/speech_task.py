@@ -53,7 +53,7 @@ class SpeechTask(Task):
         out = model(wave, targets, speaker if self.model.config.num_speakers else None)
         accuracy = (out.logits.detach().argmax(1) == targets).float().mean().item()
         recon = out.recon_loss.item()
-        return out.loss, {
+        metrics = {
             "recon_loss": recon,
             "bits_per_sample": recon / math.log(2),
             "accuracy": accuracy,
@@ -61,6 +61,9 @@ class SpeechTask(Task):
             "perplexity": out.perplexity.item(),
             "usage": out.usage.item(),
         }
+        if self.model.config.spectral_weight > 0:
+            metrics["spectral_loss"] = out.spectral_loss.item()
+        return out.loss, metrics
 
     def pictures(self, model: nn.Module, run_dir: Path, step: int) -> None:
         if self.preview is None:
