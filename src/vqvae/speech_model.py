@@ -200,7 +200,7 @@ class SpeechVQVAEOutput:
 
     logits: torch.Tensor  # (B, 256, T) of p(x_t | x_<t, z_q, speaker)
     indices: torch.Tensor  # (B, T / hop)
-    loss: torch.Tensor  # () recon_loss + quantizer_loss: minimise this
+    loss: torch.Tensor  # () recon + quantizer + spectral_weight * spectral loss: minimise this
     recon_loss: torch.Tensor  # () cross-entropy of the mu-law targets, nats per sample
     quantizer_loss: torch.Tensor  # () codebook_loss + beta * commitment_loss
     spectral_loss: torch.Tensor  # () squared error of the spectral head (zero when off)

@@ -138,7 +138,6 @@ class LogMelEncoder(nn.Module):
         super().__init__()
         self.out_dim, self.hop = out_dim, hop
         self.frames = LogMelFrames(hop, sample_rate, n_mels, n_fft)
-        self.n_fft = self.frames.n_fft
         layers: list[nn.Module] = [
             nn.Conv1d(n_mels, channels, kernel_size=3, padding=1), nn.ReLU(),
             nn.Conv1d(channels, channels, kernel_size=3, padding=1), nn.ReLU(),
