@@ -11,7 +11,9 @@ the speaker, so the codes are pushed to carry what the speaker does not explain 
 With ``frontend="log-mel"`` the encoder reads log-mel frames instead of samples
 (``LogMelEncoder``, one frame per code; not the paper's); the rest is unchanged.  With
 ``spectral_weight`` > 0 a small ``SpectralHead`` also decodes the codes (and the speaker) to
-the log-mel frames, and its squared error joins the loss (not the paper's either).
+the log-mel frames, and its squared error joins the loss (not the paper's either).  With
+``adversary_weight`` > 0 a ``SpeakerAdversary`` learns to name the speaker from the codes while
+the encoder, through a reversed gradient, learns to hide it (not the paper's either).
 
 Sizes (``PRESETS``; the paper gives only the encoder, hop 64 and K = 512):
 
@@ -40,7 +42,14 @@ from torch import nn
 from .audio.levels import LEVELS
 from .audio.mu_law import mu_law_decode, mu_law_encode
 from .errors import UsageError
-from .nets.audio import AudioEncoder, LogMelEncoder, LogMelFrames, SpectralHead
+from .nets.audio import (
+    AudioEncoder,
+    LogMelEncoder,
+    LogMelFrames,
+    SpeakerAdversary,
+    SpectralHead,
+    reverse_gradient,
+)
 from .nets.wavenet import UPSAMPLING, WaveNet
 from .pretrained import Pretrained, check_field_types, config_from_dict
 from .quantize import VectorQuantizer
@@ -70,6 +79,12 @@ class SpeechVQVAEConfig:
             (``SpectralHead``; van Niekerk et al. 2020 decode codes to spectra).  It pushes
             the codes to carry the spectral envelope, which is what tells phones apart.
             0: off, the paper's.  Generation does not use the head.
+        adversary_weight: strength of the reversed gradient that a speaker classifier on
+            the codes (``SpeakerAdversary``) sends to the encoder: the classifier's
+            cross-entropy joins the loss, so it learns to name the speaker of each code, and
+            the encoder gets its gradient times ``-adversary_weight``, so it learns to keep the
+            speaker out of the codes (for conversion).  Needs ``num_speakers`` > 1.  0: off,
+            the paper's.  Generation does not use the classifier.
         embedding_dim: D, the quantiser's dimension.
         num_codes: K.
         beta: commitment weight.
@@ -96,6 +111,7 @@ class SpeechVQVAEConfig:
     encoder_residual_layers: int = 0
     jitter: float = 0.0
     spectral_weight: float = 0.0
+    adversary_weight: float = 0.0
     embedding_dim: int = 64
     num_codes: int = 512
     beta: float = 0.25
@@ -127,6 +143,8 @@ class SpeechVQVAEConfig:
             (c.num_speakers >= 0, f"num_speakers must be >= 0, got {c.num_speakers}"),
             (0 <= c.jitter < 1, f"jitter must be in [0, 1), got {c.jitter}"),
             (c.spectral_weight >= 0, f"spectral_weight must be >= 0, got {c.spectral_weight}"),
+            (c.adversary_weight >= 0,
+             f"adversary_weight must be >= 0, got {c.adversary_weight}"),
             (c.encoder_residual_layers >= 0,
              f"encoder_residual_layers must be >= 0, got {c.encoder_residual_layers}"),
             (not c.speaker_names or len(c.speaker_names) == c.num_speakers,
@@ -200,10 +218,12 @@ class SpeechVQVAEOutput:
 
     logits: torch.Tensor  # (B, 256, T) of p(x_t | x_<t, z_q, speaker)
     indices: torch.Tensor  # (B, T / hop)
-    loss: torch.Tensor  # () recon + quantizer + spectral_weight * spectral loss: minimise this
+    loss: torch.Tensor  # () recon + quantizer + spectral_weight * spectral + adversary loss
     recon_loss: torch.Tensor  # () cross-entropy of the mu-law targets, nats per sample
     quantizer_loss: torch.Tensor  # () codebook_loss + beta * commitment_loss
     spectral_loss: torch.Tensor  # () squared error of the spectral head (zero when off)
+    adversary_loss: torch.Tensor  # () the speaker classifier's cross-entropy (zero when off)
+    adversary_accuracy: torch.Tensor  # () its fraction of codes named right (zero when off)
     commitment_loss: torch.Tensor  # () before the beta factor
     codebook_loss: torch.Tensor  # () zero with EMA updates
     perplexity: torch.Tensor  # () of code usage in the batch
@@ -234,6 +254,12 @@ class SpeechVQVAE(Pretrained, nn.Module, name="SpeechVQVAE", config=SpeechVQVAEC
         if c.spectral_weight > 0:
             self.spectral_frames = LogMelFrames(c.hop, c.sample_rate, c.n_mels)
             self.spectral_head = SpectralHead(c.embedding_dim, c.encoder_channels, c.n_mels,
+                                              c.num_speakers)
+        if c.adversary_weight > 0:
+            if c.num_speakers < 2:
+                raise ValueError("adversary_weight > 0 needs a model of 2 or more speakers, "
+                                 f"this one has {c.num_speakers}")
+            self.adversary = SpeakerAdversary(c.embedding_dim, c.encoder_channels,
                                               c.num_speakers)
 
     @classmethod
@@ -302,9 +328,17 @@ class SpeechVQVAE(Pretrained, nn.Module, name="SpeechVQVAE", config=SpeechVQVAEC
             frames = self.spectral_frames(waveform.detach())  # (B, M, N)
             spectral = F.mse_loss(self.spectral_head(quantized, speaker).float(), frames)
             loss = loss + self.config.spectral_weight * spectral
+        adversary = accuracy = recon.new_zeros(())
+        if self.config.adversary_weight > 0:
+            guess = self.adversary(reverse_gradient(q.quantized, self.config.adversary_weight))
+            truth = speaker[:, None].expand(-1, guess.shape[-1])  # (B, N)
+            adversary = F.cross_entropy(guess.float(), truth)
+            accuracy = (guess.detach().argmax(1) == truth).float().mean()
+            loss = loss + adversary
         return SpeechVQVAEOutput(
             logits=logits, indices=q.indices, loss=loss, recon_loss=recon,
-            quantizer_loss=q.loss, spectral_loss=spectral, commitment_loss=q.commitment_loss,
+            quantizer_loss=q.loss, spectral_loss=spectral, adversary_loss=adversary,
+            adversary_accuracy=accuracy, commitment_loss=q.commitment_loss,
             codebook_loss=q.codebook_loss, perplexity=q.perplexity, usage=q.usage,
         )
 

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from vqvae.audio import mu_law_encode
 from vqvae.errors import CheckpointError, UsageError
+from vqvae.nets.audio import reverse_gradient
 from vqvae.speech_model import (
     PRESETS,
     SpeechVQVAE,
@@ -212,13 +213,57 @@ def test_the_spectral_head_adds_its_weighted_error_and_trains_the_encoder(tmp_pa
     assert torch.equal(loaded(x, speaker=spk).spectral_loss, out.spectral_loss)
 
 
-def test_the_spectral_head_is_off_by_default_and_refuses_a_negative_weight():
+@settings(max_examples=20, deadline=None)
+@given(scale=st.floats(0.0, 10.0), seed=st.integers(0, 1000))
+def test_reverse_gradient_keeps_the_value_and_flips_the_gradient(scale, seed):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(2, 3, 4, generator=g, requires_grad=True)
+    w = torch.randn(2, 3, 4, generator=g)
+    y = reverse_gradient(x, scale)
+    assert torch.equal(y, x)
+    (y * w).sum().backward()
+    assert torch.allclose(x.grad, -scale * w, atol=1e-6)
+
+
+def test_the_speaker_adversary_learns_the_speaker_and_pushes_the_encoder_away(tmp_path):
+    model = _tiny(adversary_weight=0.5).eval()  # eval: no EMA update
+    x, spk = _waves(2, 64), torch.tensor([0, 2])
+    out = model(x, speaker=spk)
+    assert torch.allclose(out.loss, out.recon_loss + out.quantizer_loss + out.adversary_loss)
+    z_q = model.quantizer.frozen(model.encoder(x)).quantized  # straight-through codes
+    guess = model.adversary(z_q)  # (B, S, N): one guess per code
+    assert guess.shape == (2, 3, 16)
+    truth = spk[:, None].expand(2, 16)
+    assert torch.allclose(out.adversary_loss, torch.nn.functional.cross_entropy(guess, truth))
+    assert out.adversary_accuracy == (guess.argmax(1) == truth).float().mean()
+    # the classifier descends its cross-entropy; the encoder gets -0.5 times that gradient
+    torch.nn.functional.cross_entropy(guess, truth).backward()
+    plain = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+    model.zero_grad(set_to_none=True)
+    out.adversary_loss.backward()
+    for name, p in model.adversary.named_parameters():
+        assert torch.allclose(p.grad, plain[f"adversary.{name}"], atol=1e-6)
+    for name, p in model.encoder.named_parameters():
+        assert p.grad.abs().sum() > 0
+        assert torch.allclose(p.grad, -0.5 * plain[f"encoder.{name}"], atol=1e-6)
+    assert all(p.grad is None for p in model.decoder.parameters())
+    model.save_pretrained(tmp_path / "m")
+    loaded = SpeechVQVAE.from_pretrained(tmp_path / "m").eval()
+    assert torch.equal(loaded(x, speaker=spk).adversary_loss, out.adversary_loss)
+
+
+def test_the_spectral_head_and_the_adversary_are_off_by_default_and_refuse_negative_weights():
     model = _tiny()
-    assert not hasattr(model, "spectral_head")
-    assert not any(k.startswith("spectral") for k in model.state_dict())
-    assert model(_waves(1, 64), speaker=0).spectral_loss.item() == 0.0
-    with pytest.raises(ValueError, match="spectral_weight must be >= 0"):
-        SpeechVQVAEConfig(spectral_weight=-1.0)
+    out = model(_waves(1, 64), speaker=0)
+    for part, prefix in (("spectral_head", "spectral"), ("adversary", "adversary")):
+        assert not hasattr(model, part)
+        assert not any(k.startswith(prefix) for k in model.state_dict())
+        with pytest.raises(ValueError, match=f"{prefix}_weight must be >= 0"):
+            SpeechVQVAEConfig(**{f"{prefix}_weight": -1.0})
+    assert out.spectral_loss.item() == 0.0 and out.adversary_loss.item() == 0.0
+    assert out.adversary_accuracy.item() == 0.0
+    with pytest.raises(ValueError, match="2 or more speakers, this one has 1"):
+        _tiny(adversary_weight=1.0, num_speakers=1, speaker_names=("ann",))
 
 
 def test_replacing_fields_keeps_the_config_checked():

@@ -85,6 +85,23 @@ def test_a_crop_that_is_not_a_whole_number_of_codes_is_refused(tmp_path):
         train_speech(config, tmp_path / "r")
 
 
+def test_the_speaker_adversary_logs_its_accuracy_and_needs_two_speakers(tmp_path, monkeypatch):
+    monkeypatch.setenv("VQVAE_CACHE", str(tmp_path / "cache"))
+    config = _config(_speech_folder(tmp_path / "two"), steps=2)
+    config.model = SpeechVQVAEConfig(**TINY | {"adversary_weight": 0.5})
+    out = train_speech(config, tmp_path / "r")
+    with open(out / "metrics.csv") as f:
+        rows = [r for r in csv.DictReader(f) if r.get("loss")]
+    assert all(0 <= float(r["adversary_accuracy"]) <= 1 for r in rows)
+    assert all(float(r["adversary_loss"]) > 0 for r in rows)
+    one = tmp_path / "one"
+    for i in range(6):
+        write_tone(one / "p1" / f"p1_{i}.wav", seconds=0.05, freq=400.0)
+    config.data.path = str(one)
+    with pytest.raises(UsageError, match="adversary_weight needs training data of 2 or more"):
+        train_speech(config, tmp_path / "r1")
+
+
 def test_reconstruct_and_convert_write_a_file_as_long_as_the_input(run, tmp_path):
     out, root = run
     source = root / "p1" / "p1_5.wav"

@@ -3,6 +3,7 @@
     AudioEncoder: waveform (B, T) -> z_e (B, D, T / 2^n)
     LogMelEncoder: waveform (B, T) -> log-mel frames (B, M, T / hop) -> z_e (B, D, T / hop)
     SpectralHead: z_q (B, D, T / hop), speaker -> log-mel frames (B, M, T / hop)
+    SpeakerAdversary: z_q (B, D, T / hop) -> speaker logits (B, S, T / hop)
 
 "The encoder has 6 strided convolutions with stride 2 and window-size 4.  This yields a latent
 space 64x smaller than the original waveform."  In detail: n x [conv (window 4, stride 2,
@@ -184,4 +185,37 @@ class SpectralHead(nn.Module):
     def forward(self, codes: torch.Tensor, speaker: torch.Tensor | None = None) -> torch.Tensor:
         if self.embed is not None and speaker is not None:
             codes = codes + self.embed(speaker)[:, :, None]
+        return self.net(codes)
+
+
+def reverse_gradient(x: torch.Tensor, scale: float) -> torch.Tensor:
+    """x unchanged on the way forward; on the way back its gradient times ``-scale``."""
+    return x.detach() + (x - x.detach()) * -scale  # the value is exactly x
+
+
+class SpeakerAdversary(nn.Module):
+    """A classifier that guesses the speaker from each code, for adversarial training.
+
+    Not the paper's: a domain-adversarial classifier (Ganin & Lempitsky 2015) as used in voice
+    conversion to keep the speaker out of the content codes.  It reads the codes through
+    ``reverse_gradient``: it learns to name the speaker, while the encoder is pushed to make
+    that impossible.  2 convolutions of width 3 (ReLU) and a 1x1 conv to the speakers.
+
+    Args:
+        in_dim: D, the codes' dimension.
+        channels: channels of the convolutions.
+        num_speakers: the classes.
+
+    z_q (B, D, N) -> logits (B, S, N)
+    """
+
+    def __init__(self, in_dim: int, channels: int, num_speakers: int) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv1d(in_dim, channels, kernel_size=3, padding=1), nn.ReLU(),
+            nn.Conv1d(channels, channels, kernel_size=3, padding=1), nn.ReLU(),
+            nn.Conv1d(channels, num_speakers, kernel_size=1),
+        )
+
+    def forward(self, codes: torch.Tensor) -> torch.Tensor:
         return self.net(codes)

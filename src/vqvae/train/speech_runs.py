@@ -122,6 +122,9 @@ def train_speech(config: SpeechRunConfig, out: str | Path | None = None, *,
         warnings.simplefilter("once")
         train, test = load_speech_split(config, "train"), load_speech_split(config, "test")
     names = train.speaker_names
+    if config.model.adversary_weight > 0 and len(names) < 2:
+        raise UsageError(f"model.adversary_weight needs training data of 2 or more speakers; "
+                         f"{train} has {len(names)}")
     if (config.model.num_speakers, config.model.speaker_names) != (len(names), names):
         config.model = dataclasses.replace(config.model, num_speakers=len(names),
                                            speaker_names=names)

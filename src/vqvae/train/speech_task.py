@@ -63,6 +63,9 @@ class SpeechTask(Task):
         }
         if self.model.config.spectral_weight > 0:
             metrics["spectral_loss"] = out.spectral_loss.item()
+        if self.model.config.adversary_weight > 0:
+            metrics["adversary_loss"] = out.adversary_loss.item()
+            metrics["adversary_accuracy"] = out.adversary_accuracy.item()
         return out.loss, metrics
 
     def pictures(self, model: nn.Module, run_dir: Path, step: int) -> None:
