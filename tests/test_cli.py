@@ -103,6 +103,8 @@ def test_reconstruct_and_evaluate(run, folder, tmp_path, capsys):
     assert main(["evaluate", str(run)]) == 0
     text = capsys.readouterr().out
     assert "nmse" in text and "psnr" in text and "codes_used" in text
+    assert main(["evaluate", str(run), "--temperature", "0.5"]) == 2
+    assert "--temperature is for speech runs" in capsys.readouterr().err
 
 
 def test_corrupt_checkpoint_is_named(run, tmp_path, capsys):

@@ -96,11 +96,14 @@ def test_decoding_audio_codes_outside_the_codebook_is_refused(run, tmp_path, cap
 
 
 def test_evaluate_a_speech_run_judges_reconstruction_and_conversion(run, capsys):
-    assert main(["evaluate", str(run), "--per-speaker", "2"]) == 0
+    assert main(["evaluate", str(run), "--per-speaker", "2", "--temperature", "0.7"]) == 0
     out = capsys.readouterr().out
     for key in ("log_mel_distance_db", "stoi", "speaker_acc_converted_to_target"):
         assert key in out
     metrics = __import__("json").loads((run / "eval_speech.json").read_text())
     assert 2 <= metrics["utterances"] <= 4 and 0 <= metrics["speaker_acc_original"] <= 1
     assert -1 <= metrics["stoi"] <= 1 and metrics["log_mel_distance_db"] > 0
+    assert metrics["temperature"] == 0.7
     assert len(list((run / "eval_audio").glob("*.wav"))) == 9
+    assert main(["evaluate", str(run), "--temperature", "0"]) == 2
+    assert "--temperature must be positive, got 0.0" in capsys.readouterr().err

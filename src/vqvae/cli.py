@@ -131,8 +131,11 @@ def cmd_evaluate(args) -> int:
     from .eval.reconstruction import evaluate_reconstruction
 
     if is_speech_run(args.run):
+        temperature = 1.0 if args.temperature is None else args.temperature
+        if not temperature > 0:
+            raise UsageError(f"--temperature must be positive, got {temperature}")
         metrics = evaluate_speech_run(args.run, per_speaker=args.per_speaker,
-                                      device=args.device or "cpu")
+                                      temperature=temperature, device=args.device or "cpu")
         print(f"{args.run}, test split:")
         for k, v in metrics.items():
             print(f"  {k:36s} {v:.6g}")
@@ -140,6 +143,8 @@ def cmd_evaluate(args) -> int:
         print(f"written: {Path(args.run) / 'eval_speech.json'}"
               + (f", examples in {examples}" if args.per_speaker > 0 else ""))
         return 0
+    if args.temperature is not None:
+        raise UsageError(f"{args.run}: --temperature is for speech runs; this one is not")
     model = load_model(args.run, args.device or "cpu")
     d = run_data_config(args.run)
     dataset = args.dataset or d.get("dataset")
@@ -561,6 +566,8 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--per-speaker", type=int, default=10,
                    help="speech: test utterances per speaker to reconstruct and convert "
                    "(0: none, only the phone probe)")
+    v.add_argument("--temperature", type=float,
+                   help="speech: of the WaveNet's sampling (default 1)")
     v.add_argument(
         "--prior",
         nargs="?",

@@ -309,12 +309,13 @@ def decode_wav(run: str | Path, codes_path: str | Path, out_wav: str | Path, *,
 
 
 def evaluate_speech_run(run: str | Path, *, per_speaker: int = 10, seed: int = 0,
-                        examples: int = 3, device: str = "cpu") -> dict[str, float]:
+                        examples: int = 3, temperature: float = 1.0,
+                        device: str = "cpu") -> dict[str, float]:
     """``evaluate_speech`` (and ``phone_discovery`` where the data has phone labels) of the
     model in ``run`` on its own data's test split (``per_speaker=0``: no decoding, only the
     phone probe); writes RUN/eval_speech.json and, in
     RUN/eval_audio, the first ``examples`` originals with their reconstruction and
-    conversion."""
+    conversion, sampled at ``temperature``."""
     from ..eval.speech_eval import evaluate_speech, phone_discovery
 
     run = Path(run)
@@ -327,8 +328,10 @@ def evaluate_speech_run(run: str | Path, *, per_speaker: int = 10, seed: int = 0
     rate = model.config.sample_rate
     if model.config.num_speakers >= 2 and per_speaker > 0:
         result = evaluate_speech(model, train, test, per_speaker=per_speaker, seed=seed,
+                                 temperature=temperature,
                                  progress=lambda line: print(line, file=sys.stderr))
         metrics.update(result.metrics)
+        metrics["temperature"] = temperature
         names = model.config.speaker_names
         for u, target, recon, conv in list(zip(result.utterances, result.targets,
                                                result.reconstructions, result.conversions,
