@@ -30,7 +30,7 @@ from .cli_video import add_video_parsers
 from .config import ConfigError, RunConfig, apply_override, read_config_file
 from .data import DataError, load_image_dataset
 from .data.paths import codes_meta_path, read_codes_file
-from .errors import CheckpointError, UsageError
+from .errors import CheckpointError, UsageError, require_positive
 from .model import VQVAE
 from .train.loop import TrainingDiverged
 from .train.runs import latents_text, load_prior, run_data_config, train_prior, train_vqvae
@@ -131,9 +131,8 @@ def cmd_evaluate(args) -> int:
     from .eval.reconstruction import evaluate_reconstruction
 
     if is_speech_run(args.run):
-        temperature = 1.0 if args.temperature is None else args.temperature
-        if not temperature > 0:
-            raise UsageError(f"--temperature must be positive, got {temperature}")
+        temperature = require_positive("--temperature",
+                                       1.0 if args.temperature is None else args.temperature)
         metrics = evaluate_speech_run(args.run, per_speaker=args.per_speaker,
                                       temperature=temperature, device=args.device or "cpu")
         print(f"{args.run}, test split:")
@@ -359,8 +358,7 @@ def cmd_sample(args) -> int:
     prior = load_prior(prior_dir, args.run, model, device)
     if args.n < 1:
         raise UsageError(f"-n must be at least 1, got {args.n}")
-    if not args.temperature > 0:
-        raise UsageError(f"--temperature must be positive, got {args.temperature}")
+    require_positive("--temperature", args.temperature)
     classes = prior.config.num_classes
     names = list(prior.metadata.get("class_names") or [])
     listing = ", ".join(f"{i} = {n}" for i, n in enumerate(names[:20])) or "no names stored"

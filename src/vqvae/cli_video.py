@@ -21,7 +21,7 @@ import torch
 
 from .data.dataset import resize_images
 from .data.world import load_world, parse_actions, record_world
-from .errors import UsageError
+from .errors import UsageError, require_positive
 from .model import VQVAE
 from .priors.codes import checkpoint_weights, encode_images, file_sha256
 
@@ -63,8 +63,8 @@ def _load(args):
     folder = Path(args.dynamics) if args.dynamics else Path(args.run) / "dynamics"
     model = load_dynamics(folder, args.run, tokenizer, device)
     world = resolve_world(Path(args.run), args.world or model.metadata.get("world"))
-    if args.temperature is not None and not args.temperature > 0:
-        raise UsageError(f"--temperature must be positive, got {args.temperature}")
+    if args.temperature is not None:
+        require_positive("--temperature", args.temperature)
     return tokenizer, model, world, device
 
 
