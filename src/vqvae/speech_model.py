@@ -43,6 +43,7 @@ from .audio.levels import LEVELS
 from .audio.mu_law import mu_law_decode, mu_law_encode
 from .errors import UsageError
 from .nets.audio import (
+    FRAME_NORMS,
     AudioEncoder,
     LogMelEncoder,
     LogMelFrames,
@@ -68,6 +69,12 @@ class SpeechVQVAEConfig:
             ``AudioEncoder``) or ``"log-mel"`` (``n_mels`` log-mel bands, one frame per code,
             ``LogMelEncoder``; the decoder still models the waveform).
         n_mels: mel bands of the ``"log-mel"`` front end and of the spectral head.
+        frame_norm: how the ``"log-mel"`` front end normalises each utterance's frames before
+            the encoder reads them: ``"none"``, ``"mean"`` (subtract each band's mean over
+            the active frames) or ``"mean-std"`` (also divide by its deviation); see
+            ``normalise_frames``.  Taking out the long-term spectrum keeps much of the voice
+            out of the codes, for conversion (not the paper's).  The spectral head still
+            predicts the frames as they were.
         encoder_channels: channels of the encoder's strided layers (or its convolutions).
         encoder_residual_layers: residual blocks at the code rate after them (0: the paper's
             encoder; see ``AudioEncoder``).
@@ -107,6 +114,7 @@ class SpeechVQVAEConfig:
     halvings: int = 6
     frontend: str = "waveform"
     n_mels: int = 40
+    frame_norm: str = "none"
     encoder_channels: int = 64
     encoder_residual_layers: int = 0
     jitter: float = 0.0
@@ -140,6 +148,10 @@ class SpeechVQVAEConfig:
         checks = [
             (c.frontend in FRONTENDS,
              f"frontend must be one of {', '.join(FRONTENDS)}, got {c.frontend!r}"),
+            (c.frame_norm in FRAME_NORMS,
+             f"frame_norm must be one of {', '.join(FRAME_NORMS)}, got {c.frame_norm!r}"),
+            (c.frame_norm == "none" or c.frontend == "log-mel",
+             f"frame_norm={c.frame_norm!r} needs frontend='log-mel'"),
             (c.num_speakers >= 0, f"num_speakers must be >= 0, got {c.num_speakers}"),
             (0 <= c.jitter < 1, f"jitter must be in [0, 1), got {c.jitter}"),
             (c.spectral_weight >= 0, f"spectral_weight must be >= 0, got {c.spectral_weight}"),
@@ -241,7 +253,8 @@ class SpeechVQVAE(Pretrained, nn.Module, name="SpeechVQVAE", config=SpeechVQVAEC
                                         c.encoder_residual_layers)
         else:
             self.encoder = LogMelEncoder(c.encoder_channels, c.embedding_dim, c.hop,
-                                         c.sample_rate, c.n_mels, c.encoder_residual_layers)
+                                         c.sample_rate, c.n_mels, c.encoder_residual_layers,
+                                         frame_norm=c.frame_norm)
         self.quantizer = VectorQuantizer(
             c.num_codes, c.embedding_dim, beta=c.beta, update=c.update, decay=c.decay,
             init=c.init, restart_after=c.restart_after,

@@ -58,6 +58,10 @@ def test_config_survives_json_and_refuses_unknown_or_inconsistent_values():
         SpeechVQVAEConfig(encoder_residual_layers=-1)
     with pytest.raises(ValueError, match="jitter"):
         SpeechVQVAEConfig(jitter=1.0)
+    with pytest.raises(ValueError, match="frame_norm='mean' needs frontend='log-mel'"):
+        SpeechVQVAEConfig(frame_norm="mean")
+    with pytest.raises(ValueError, match="frame_norm must be one of none, mean, mean-std"):
+        SpeechVQVAEConfig(frontend="log-mel", frame_norm="cmvn")
 
 
 # ---------------------------------------------------------------- forward, codes, decoding
@@ -167,8 +171,9 @@ def test_a_few_dozen_steps_on_a_synthetic_signal_lower_the_loss():
     assert last < 0.85 * first, losses  # about 0.78 measured
 
 
-def test_the_log_mel_front_end_learns_and_survives_saving(tmp_path):
-    model = _tiny(frontend="log-mel", n_mels=16)
+@pytest.mark.parametrize("frame_norm", ["none", "mean-std"])
+def test_the_log_mel_front_end_learns_and_survives_saving(tmp_path, frame_norm):
+    model = _tiny(frontend="log-mel", n_mels=16, frame_norm=frame_norm)
     assert type(model.encoder).__name__ == "LogMelEncoder"
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     spk = torch.tensor([0, 1, 2, 0])
@@ -185,7 +190,7 @@ def test_the_log_mel_front_end_learns_and_survives_saving(tmp_path):
     model.eval()
     model.save_pretrained(tmp_path / "m")
     loaded = SpeechVQVAE.from_pretrained(tmp_path / "m")
-    assert loaded.config.frontend == "log-mel"
+    assert loaded.config.frontend == "log-mel" and loaded.config.frame_norm == frame_norm
     assert torch.equal(loaded.encode(x), model.encode(x))
     with pytest.raises(ValueError, match="frontend must be one of waveform, log-mel"):
         SpeechVQVAEConfig(frontend="mfcc")

@@ -6,7 +6,13 @@ from hypothesis import strategies as st
 
 from vqvae.audio.spectrogram import log_mel_spectrogram
 from vqvae.nets import wavenet_fast
-from vqvae.nets.audio import AudioEncoder, LogMelEncoder, LogMelFrames, SpectralHead
+from vqvae.nets.audio import (
+    AudioEncoder,
+    LogMelEncoder,
+    LogMelFrames,
+    SpectralHead,
+    normalise_frames,
+)
 from vqvae.nets.wavenet import WaveNet, draw
 
 
@@ -104,6 +110,46 @@ def test_log_mel_encoder_refuses_bad_lengths_and_windows():
         LogMelEncoder(8, 16, 64, 8000, n_fft=32)
     with pytest.raises(ValueError, match="expects \\(B, T\\) waveforms"):
         LogMelFrames(64, 8000)(torch.randn(64))
+
+
+def _speech_and_silence(seed, bands, speech, silence):
+    """(1, bands, speech + silence) scaled frames: loud random frames, then the floor (-2)."""
+    g = torch.Generator().manual_seed(seed)
+    loud = torch.rand(1, bands, speech, generator=g, dtype=torch.float64)  # all active
+    return torch.cat([loud, torch.full((1, bands, silence), -2.0, dtype=torch.float64)], 2)
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**16), bands=st.integers(1, 8), speech=st.integers(2, 20),
+       silence=st.integers(0, 20), gain=st.floats(-1, 1))
+def test_normalised_frames_lose_the_level_and_the_long_term_spectrum(seed, bands, speech,
+                                                                      silence, gain):
+    frames = _speech_and_silence(seed, bands, speech, silence)
+    mean = normalise_frames(frames, "mean")[..., :speech]
+    assert torch.allclose(mean.mean(dim=2), torch.zeros(1, bands, dtype=torch.float64),
+                          atol=1e-9)
+    spread = frames[..., :speech].std(dim=2, unbiased=False)
+    std = normalise_frames(frames, "mean-std")[..., :speech]
+    expected = torch.where(spread > 0.1, 1.0, spread / 0.1)  # the divisor is at least eps
+    assert torch.allclose(std.std(dim=2, unbiased=False), expected, atol=1e-6)
+    for mode in ("mean", "mean-std"):
+        # the same with the silence (or a batch's padding) cut off, and at another level
+        alone = normalise_frames(frames[..., :speech] + gain, mode)
+        assert torch.allclose(normalise_frames(frames, mode)[..., :speech], alone, atol=1e-9)
+    assert normalise_frames(frames, "none") is frames
+
+
+def test_frame_normalisation_takes_a_filter_out_of_what_the_encoder_reads():
+    torch.manual_seed(0)
+    wave = torch.randn(1, 64 * 20) * 0.3
+    louder = wave * 4  # +12 dB in every band: the same codes, normalised
+    for norm, same in (("none", False), ("mean", True), ("mean-std", True)):
+        enc = LogMelEncoder(8, 5, 64, 8000, n_mels=12, frame_norm=norm)
+        assert torch.allclose(enc(wave), enc(louder), atol=1e-4) == same
+    with pytest.raises(ValueError, match="frame_norm must be one of none, mean, mean-std"):
+        LogMelEncoder(8, 5, 64, 8000, frame_norm="cmvn")
+    with pytest.raises(ValueError, match="must be one of none, mean, mean-std, got 'x'"):
+        normalise_frames(torch.zeros(1, 2, 3), "x")
 
 
 # ---------------------------------------------------------------- WaveNet

@@ -2,6 +2,7 @@
 
     AudioEncoder: waveform (B, T) -> z_e (B, D, T / 2^n)
     LogMelEncoder: waveform (B, T) -> log-mel frames (B, M, T / hop) -> z_e (B, D, T / hop)
+    normalise_frames: log-mel frames (B, M, N) -> the same, per utterance and band normalised
     SpectralHead: z_q (B, D, T / hop), speaker -> log-mel frames (B, M, T / hop)
     SpeakerAdversary: z_q (B, D, T / hop) -> speaker logits (B, S, T / hop)
 
@@ -114,13 +115,45 @@ class LogMelFrames(nn.Module):
             return ((db - self.centre_db) / self.scale_db).transpose(1, 2)
 
 
+FRAME_NORMS = ("none", "mean", "mean-std")
+
+
+def normalise_frames(frames: torch.Tensor, mode: str, *, active_range: float = 40.0 / 30.0,
+                     eps: float = 0.1) -> torch.Tensor:
+    """(B, M, N) scaled log-mel frames -> (B, M, N), each utterance's bands normalised.
+
+    ``"mean"`` subtracts from every band its mean over the utterance's active frames, and
+    ``"mean-std"`` also divides by the standard deviation (instance normalisation, as
+    Chou et al. 2019 use to take the speaker out of a content encoder).  The long-term
+    spectrum, which says much of who speaks, is then gone from what the encoder reads.  Active
+    frames are those whose loudest band is within ``active_range`` (40 dB in the frames'
+    units) of the utterance's loudest, so silence and the padding of a batch do not weigh in.
+    ``eps`` bounds the divisor from below.  ``"none"`` returns the frames unchanged.
+    """
+    if mode not in FRAME_NORMS:
+        raise ValueError(f"frame normalisation must be one of {', '.join(FRAME_NORMS)}, "
+                         f"got {mode!r}")
+    if mode == "none":
+        return frames
+    loudest = frames.amax(dim=1, keepdim=True)  # (B, 1, N)
+    active = (loudest >= loudest.amax(dim=2, keepdim=True) - active_range).to(frames.dtype)
+    count = active.sum(dim=2, keepdim=True)  # (B, 1, 1), at least 1
+    mean = (frames * active).sum(dim=2, keepdim=True) / count  # (B, M, 1)
+    centred = frames - mean
+    if mode == "mean":
+        return centred
+    var = (centred.square() * active).sum(dim=2, keepdim=True) / count
+    return centred / var.sqrt().clamp(min=eps)
+
+
 class LogMelEncoder(nn.Module):
     """An encoder that reads a log-mel spectrogram, one frame per code, instead of samples.
 
     Not the paper's: Chorowski et al. (2019) trained such autoencoders on waveforms and on
     spectral features, and found the spectral ones kept more of the phones.  The frames are
-    ``LogMelFrames``; then 2 convolutions of width 3 (ReLU), ``residual_layers`` residual
-    blocks and a 1x1 conv to D: each code sees the window plus 2 hops either side.
+    ``LogMelFrames``, optionally normalised per utterance (``normalise_frames``); then 2
+    convolutions of width 3 (ReLU), ``residual_layers`` residual blocks and a 1x1 conv to D:
+    each code sees the window plus 2 hops either side.
 
     Args:
         channels: channels of the convolutions.
@@ -130,14 +163,19 @@ class LogMelEncoder(nn.Module):
         n_mels: mel bands.
         residual_layers: residual blocks at the code rate.
         n_fft: window length (default: 32 ms rounded to a power of two, and at least a hop).
+        frame_norm: ``"none"``, ``"mean"`` or ``"mean-std"`` (``normalise_frames``).
 
     (B, T) or (B, 1, T) -> (B, D, T / hop); T must be a multiple of the hop.
     """
 
     def __init__(self, channels: int, out_dim: int, hop: int, sample_rate: int,
-                 n_mels: int = 40, residual_layers: int = 0, n_fft: int | None = None) -> None:
+                 n_mels: int = 40, residual_layers: int = 0, n_fft: int | None = None,
+                 frame_norm: str = "none") -> None:
         super().__init__()
-        self.out_dim, self.hop = out_dim, hop
+        if frame_norm not in FRAME_NORMS:
+            raise ValueError(f"frame_norm must be one of {', '.join(FRAME_NORMS)}, "
+                             f"got {frame_norm!r}")
+        self.out_dim, self.hop, self.frame_norm = out_dim, hop, frame_norm
         self.frames = LogMelFrames(hop, sample_rate, n_mels, n_fft)
         layers: list[nn.Module] = [
             nn.Conv1d(n_mels, channels, kernel_size=3, padding=1), nn.ReLU(),
@@ -153,7 +191,7 @@ class LogMelEncoder(nn.Module):
         x = waveform.squeeze(1) if waveform.dim() == 3 and waveform.shape[1] == 1 else waveform
         if x.dim() != 2:
             raise ValueError(f"LogMelEncoder expects (B, T) waveforms, got {tuple(waveform.shape)}")
-        return self.net(self.frames(x))
+        return self.net(normalise_frames(self.frames(x), self.frame_norm))
 
 
 class SpectralHead(nn.Module):
