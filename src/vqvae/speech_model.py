@@ -71,7 +71,8 @@ class SpeechVQVAEConfig:
         n_mels: mel bands of the ``"log-mel"`` front end and of the spectral head.
         frame_norm: how the ``"log-mel"`` front end normalises each utterance's frames before
             the encoder reads them: ``"none"``, ``"mean"`` (subtract each band's mean over
-            the active frames) or ``"mean-std"`` (also divide by its deviation); see
+            the active frames), ``"mean-std"`` (also divide by its deviation) or
+            ``"smooth-mean"`` (subtract a smooth fit of the means across the bands); see
             ``normalise_frames``.  Taking out the long-term spectrum keeps much of the voice
             out of the codes, for conversion (not the paper's).  The spectral head still
             predicts the frames as they were.

@@ -171,7 +171,7 @@ def test_a_few_dozen_steps_on_a_synthetic_signal_lower_the_loss():
     assert last < 0.85 * first, losses  # about 0.78 measured
 
 
-@pytest.mark.parametrize("frame_norm", ["none", "mean-std"])
+@pytest.mark.parametrize("frame_norm", ["none", "mean-std", "smooth-mean"])
 def test_the_log_mel_front_end_learns_and_survives_saving(tmp_path, frame_norm):
     model = _tiny(frontend="log-mel", n_mels=16, frame_norm=frame_norm)
     assert type(model.encoder).__name__ == "LogMelEncoder"

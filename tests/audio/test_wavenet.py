@@ -7,10 +7,12 @@ from hypothesis import strategies as st
 from vqvae.audio.spectrogram import log_mel_spectrogram
 from vqvae.nets import wavenet_fast
 from vqvae.nets.audio import (
+    SMOOTH_TERMS,
     AudioEncoder,
     LogMelEncoder,
     LogMelFrames,
     SpectralHead,
+    cosine_basis,
     normalise_frames,
 )
 from vqvae.nets.wavenet import WaveNet, draw
@@ -125,30 +127,56 @@ def _speech_and_silence(seed, bands, speech, silence):
 def test_normalised_frames_lose_the_level_and_the_long_term_spectrum(seed, bands, speech,
                                                                       silence, gain):
     frames = _speech_and_silence(seed, bands, speech, silence)
+    zeros = torch.zeros(1, bands, dtype=torch.float64)
     mean = normalise_frames(frames, "mean")[..., :speech]
-    assert torch.allclose(mean.mean(dim=2), torch.zeros(1, bands, dtype=torch.float64),
-                          atol=1e-9)
+    assert torch.allclose(mean.mean(dim=2), zeros, atol=1e-9)
     spread = frames[..., :speech].std(dim=2, unbiased=False)
     std = normalise_frames(frames, "mean-std")[..., :speech]
     expected = torch.where(spread > 0.1, 1.0, spread / 0.1)  # the divisor is at least eps
     assert torch.allclose(std.std(dim=2, unbiased=False), expected, atol=1e-6)
-    for mode in ("mean", "mean-std"):
+    # smooth-mean: what is left of the mean has nothing on the first 4 cosines, and the rest
+    # of it (the finer detail) is kept
+    basis = cosine_basis(bands, SMOOTH_TERMS, frames)
+    left = normalise_frames(frames, "smooth-mean")[..., :speech].mean(dim=2)  # (1, M)
+    assert torch.allclose(left @ basis.T, torch.zeros(1, len(basis), dtype=torch.float64),
+                          atol=1e-9)
+    average = frames[..., :speech].mean(dim=2)  # (1, M)
+    assert torch.allclose(left, average - (average @ basis.T) @ basis, atol=1e-9)
+    for mode in ("mean", "mean-std", "smooth-mean"):
         # the same with the silence (or a batch's padding) cut off, and at another level
         alone = normalise_frames(frames[..., :speech] + gain, mode)
         assert torch.allclose(normalise_frames(frames, mode)[..., :speech], alone, atol=1e-9)
     assert normalise_frames(frames, "none") is frames
 
 
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**16), bands=st.integers(16, 40),
+       weights=st.lists(st.floats(-1, 1), min_size=SMOOTH_TERMS, max_size=SMOOTH_TERMS))
+def test_smooth_mean_removes_a_smooth_filter_and_keeps_a_narrow_one(seed, bands, weights):
+    frames = _speech_and_silence(seed, bands, 12, 4)
+    basis = cosine_basis(bands, SMOOTH_TERMS, frames)
+    smooth = torch.tensor(weights, dtype=torch.float64) @ basis  # (M,)
+    smooth = 0.1 * smooth / smooth.abs().max().clamp(min=1e-9)  # keeps every frame active
+    plain = normalise_frames(frames, "smooth-mean")
+    assert torch.allclose(normalise_frames(frames + smooth[:, None], "smooth-mean"), plain,
+                          atol=1e-9)
+    narrow = torch.zeros(bands, dtype=torch.float64)
+    narrow[bands // 2] = 0.1  # one band of 16+ louder: mostly not smooth, so mostly kept
+    moved = normalise_frames(frames + narrow[:, None], "smooth-mean") - plain
+    assert moved[0, bands // 2, 0] > 0.05
+
+
 def test_frame_normalisation_takes_a_filter_out_of_what_the_encoder_reads():
     torch.manual_seed(0)
     wave = torch.randn(1, 64 * 20) * 0.3
     louder = wave * 4  # +12 dB in every band: the same codes, normalised
-    for norm, same in (("none", False), ("mean", True), ("mean-std", True)):
+    for norm, same in (("none", False), ("mean", True), ("mean-std", True),
+                       ("smooth-mean", True)):
         enc = LogMelEncoder(8, 5, 64, 8000, n_mels=12, frame_norm=norm)
         assert torch.allclose(enc(wave), enc(louder), atol=1e-4) == same
-    with pytest.raises(ValueError, match="frame_norm must be one of none, mean, mean-std"):
+    with pytest.raises(ValueError, match="frame_norm must be one of none, mean, mean-std, smooth"):
         LogMelEncoder(8, 5, 64, 8000, frame_norm="cmvn")
-    with pytest.raises(ValueError, match="must be one of none, mean, mean-std, got 'x'"):
+    with pytest.raises(ValueError, match="mean-std, smooth-mean, got 'x'"):
         normalise_frames(torch.zeros(1, 2, 3), "x")
 
 

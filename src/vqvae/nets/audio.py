@@ -115,11 +115,12 @@ class LogMelFrames(nn.Module):
             return ((db - self.centre_db) / self.scale_db).transpose(1, 2)
 
 
-FRAME_NORMS = ("none", "mean", "mean-std")
+FRAME_NORMS = ("none", "mean", "mean-std", "smooth-mean")
+SMOOTH_TERMS = 4  # cosines across the bands that make the "smooth-mean" fit
 
 
 def normalise_frames(frames: torch.Tensor, mode: str, *, active_range: float = 40.0 / 30.0,
-                     eps: float = 0.1) -> torch.Tensor:
+                     eps: float = 0.1, smooth_terms: int = SMOOTH_TERMS) -> torch.Tensor:
     """(B, M, N) scaled log-mel frames -> (B, M, N), each utterance's bands normalised.
 
     ``"mean"`` subtracts from every band its mean over the utterance's active frames, and
@@ -128,7 +129,11 @@ def normalise_frames(frames: torch.Tensor, mode: str, *, active_range: float = 4
     spectrum, which says much of who speaks, is then gone from what the encoder reads.  Active
     frames are those whose loudest band is within ``active_range`` (40 dB in the frames'
     units) of the utterance's loudest, so silence and the padding of a batch do not weigh in.
-    ``eps`` bounds the divisor from below.  ``"none"`` returns the frames unchanged.
+    ``eps`` bounds the divisor from below.  ``"smooth-mean"`` subtracts only a smooth fit of
+    the band means, their first ``smooth_terms`` cosines across the bands (the low cepstra:
+    level, tilt, the broad shape a microphone or a room gives), and keeps the finer detail
+    of a word's mean spectrum, such as its vowel's formants.  ``"none"`` returns the frames
+    unchanged.
     """
     if mode not in FRAME_NORMS:
         raise ValueError(f"frame normalisation must be one of {', '.join(FRAME_NORMS)}, "
@@ -139,11 +144,23 @@ def normalise_frames(frames: torch.Tensor, mode: str, *, active_range: float = 4
     active = (loudest >= loudest.amax(dim=2, keepdim=True) - active_range).to(frames.dtype)
     count = active.sum(dim=2, keepdim=True)  # (B, 1, 1), at least 1
     mean = (frames * active).sum(dim=2, keepdim=True) / count  # (B, M, 1)
+    if mode == "smooth-mean":
+        basis = cosine_basis(frames.shape[1], smooth_terms, frames)  # (K, M), orthonormal rows
+        mean = basis.T @ (basis @ mean)  # (B, M, 1): the mean's projection on the K cosines
     centred = frames - mean
-    if mode == "mean":
+    if mode in ("mean", "smooth-mean"):
         return centred
     var = (centred.square() * active).sum(dim=2, keepdim=True) / count
     return centred / var.sqrt().clamp(min=eps)
+
+
+def cosine_basis(size: int, terms: int, like: torch.Tensor) -> torch.Tensor:
+    """(min(terms, size), size) orthonormal DCT-II rows, with ``like``'s dtype and device."""
+    n = torch.arange(size, dtype=torch.float64)
+    k = torch.arange(min(terms, size), dtype=torch.float64)[:, None]
+    rows = torch.cos(torch.pi * (n + 0.5) * k / size)
+    rows = rows / rows.norm(dim=1, keepdim=True)
+    return rows.to(dtype=like.dtype, device=like.device)
 
 
 class LogMelEncoder(nn.Module):
@@ -163,7 +180,8 @@ class LogMelEncoder(nn.Module):
         n_mels: mel bands.
         residual_layers: residual blocks at the code rate.
         n_fft: window length (default: 32 ms rounded to a power of two, and at least a hop).
-        frame_norm: ``"none"``, ``"mean"`` or ``"mean-std"`` (``normalise_frames``).
+        frame_norm: ``"none"``, ``"mean"``, ``"mean-std"`` or ``"smooth-mean"``
+            (``normalise_frames``).
 
     (B, T) or (B, 1, T) -> (B, D, T / hop); T must be a multiple of the hop.
     """
