@@ -119,6 +119,12 @@ FRAME_NORMS = ("none", "mean", "mean-std", "smooth-mean")
 SMOOTH_TERMS = 4  # cosines across the bands that make the "smooth-mean" fit
 
 
+def check_frame_norm(mode: str) -> None:
+    """Refuse a frame normalisation that is not one of ``FRAME_NORMS``."""
+    if mode not in FRAME_NORMS:
+        raise ValueError(f"frame_norm must be one of {', '.join(FRAME_NORMS)}, got {mode!r}")
+
+
 def normalise_frames(frames: torch.Tensor, mode: str, *, active_range: float = 40.0 / 30.0,
                      eps: float = 0.1, smooth_terms: int = SMOOTH_TERMS) -> torch.Tensor:
     """(B, M, N) scaled log-mel frames -> (B, M, N), each utterance's bands normalised.
@@ -135,9 +141,7 @@ def normalise_frames(frames: torch.Tensor, mode: str, *, active_range: float = 4
     of a word's mean spectrum, such as its vowel's formants.  ``"none"`` returns the frames
     unchanged.
     """
-    if mode not in FRAME_NORMS:
-        raise ValueError(f"frame normalisation must be one of {', '.join(FRAME_NORMS)}, "
-                         f"got {mode!r}")
+    check_frame_norm(mode)
     if mode == "none":
         return frames
     loudest = frames.amax(dim=1, keepdim=True)  # (B, 1, N)
@@ -190,9 +194,7 @@ class LogMelEncoder(nn.Module):
                  n_mels: int = 40, residual_layers: int = 0, n_fft: int | None = None,
                  frame_norm: str = "none") -> None:
         super().__init__()
-        if frame_norm not in FRAME_NORMS:
-            raise ValueError(f"frame_norm must be one of {', '.join(FRAME_NORMS)}, "
-                             f"got {frame_norm!r}")
+        check_frame_norm(frame_norm)
         self.out_dim, self.hop, self.frame_norm = out_dim, hop, frame_norm
         self.frames = LogMelFrames(hop, sample_rate, n_mels, n_fft)
         layers: list[nn.Module] = [
