@@ -13,7 +13,9 @@ With ``frontend="log-mel"`` the encoder reads log-mel frames instead of samples
 ``spectral_weight`` > 0 a small ``SpectralHead`` also decodes the codes (and the speaker) to
 the log-mel frames, and its squared error joins the loss (not the paper's either).  With
 ``adversary_weight`` > 0 a ``SpeakerAdversary`` learns to name the speaker from the codes while
-the encoder, through a reversed gradient, learns to hide it (not the paper's either).
+the encoder, through a reversed gradient, learns to hide it (not the paper's either).  With
+``condition="codes+frames"`` the WaveNet reads the head's predicted frames beside the codes,
+so it renders a spectrum the head has already given the voice of the speaker asked for.
 
 Sizes (``PRESETS``; the paper gives only the encoder, hop 64 and K = 512):
 
@@ -56,6 +58,7 @@ from .pretrained import Pretrained, check_field_types, config_from_dict
 from .quantize import VectorQuantizer
 
 FRONTENDS = ("waveform", "log-mel")
+CONDITIONS = ("codes", "codes+frames")
 
 
 @dataclass(frozen=True)
@@ -93,6 +96,12 @@ class SpeechVQVAEConfig:
             the encoder gets its gradient times ``-adversary_weight``, so it learns to keep the
             speaker out of the codes (for conversion).  Needs ``num_speakers`` > 1.  0: off,
             the paper's.  Generation does not use the classifier.
+        condition: what the WaveNet's local conditioning reads: ``"codes"`` (the paper's)
+            or ``"codes+frames"``, the codes with the spectral head's predicted log-mel
+            frames beside them (for the speaker given to the decoder), so the WaveNet renders
+            a spectrum instead of inferring it (not the paper's; needs ``spectral_weight`` >
+            0).  The frames are predicted in training too, never taken from the input, so
+            generation sees what training saw; the WaveNet's gradient reaches the head.
         embedding_dim: D, the quantiser's dimension.
         num_codes: K.
         beta: commitment weight.
@@ -121,6 +130,7 @@ class SpeechVQVAEConfig:
     jitter: float = 0.0
     spectral_weight: float = 0.0
     adversary_weight: float = 0.0
+    condition: str = "codes"
     embedding_dim: int = 64
     num_codes: int = 512
     beta: float = 0.25
@@ -158,6 +168,11 @@ class SpeechVQVAEConfig:
             (c.spectral_weight >= 0, f"spectral_weight must be >= 0, got {c.spectral_weight}"),
             (c.adversary_weight >= 0,
              f"adversary_weight must be >= 0, got {c.adversary_weight}"),
+            (c.condition in CONDITIONS,
+             f"condition must be one of {', '.join(CONDITIONS)}, got {c.condition!r}"),
+            (c.condition == "codes" or c.spectral_weight > 0,
+             f"condition={c.condition!r} needs spectral_weight > 0 (the head that predicts "
+             "the frames)"),
             (c.encoder_residual_layers >= 0,
              f"encoder_residual_layers must be >= 0, got {c.encoder_residual_layers}"),
             (not c.speaker_names or len(c.speaker_names) == c.num_speakers,
@@ -261,7 +276,8 @@ class SpeechVQVAE(Pretrained, nn.Module, name="SpeechVQVAE", config=SpeechVQVAEC
             init=c.init, restart_after=c.restart_after,
         )
         self.decoder = WaveNet(
-            c.residual_channels, c.skip_channels, c.layers, c.stacks, cond_dim=c.embedding_dim,
+            c.residual_channels, c.skip_channels, c.layers, c.stacks,
+            cond_dim=c.embedding_dim + (c.n_mels if c.condition == "codes+frames" else 0),
             hop=c.hop, upsample=c.upsample, num_speakers=c.num_speakers,
             speaker_dim=c.speaker_dim,
         )
@@ -335,12 +351,15 @@ class SpeechVQVAE(Pretrained, nn.Module, name="SpeechVQVAE", config=SpeechVQVAEC
         quantized = q.quantized
         if self.training and self.config.jitter > 0:
             quantized = time_jitter(quantized, self.config.jitter)
-        logits = self.decoder(targets, quantized, speaker)
+        predicted = (self.spectral_head(quantized, speaker)  # (B, M, N)
+                     if self.config.spectral_weight > 0 else None)
+        logits = self.decoder(targets, self.conditioning(quantized, speaker, predicted),
+                              speaker)
         recon = F.cross_entropy(logits.float(), targets)
         loss, spectral = recon + q.loss, recon.new_zeros(())
-        if self.config.spectral_weight > 0:
+        if predicted is not None:
             frames = self.spectral_frames(waveform.detach())  # (B, M, N)
-            spectral = F.mse_loss(self.spectral_head(quantized, speaker).float(), frames)
+            spectral = F.mse_loss(predicted.float(), frames)
             loss = loss + self.config.spectral_weight * spectral
         adversary = accuracy = recon.new_zeros(())
         if self.config.adversary_weight > 0:
@@ -356,6 +375,17 @@ class SpeechVQVAE(Pretrained, nn.Module, name="SpeechVQVAE", config=SpeechVQVAEC
             codebook_loss=q.codebook_loss, perplexity=q.perplexity, usage=q.usage,
         )
 
+    def conditioning(self, quantized: torch.Tensor, speaker: torch.Tensor | None,
+                     predicted: torch.Tensor | None = None) -> torch.Tensor:
+        """What the WaveNet's local conditioning reads: z_q (B, D, N), or with
+        ``condition="codes+frames"`` z_q and the spectral head's frames for ``speaker``
+        (``predicted`` where already computed, (B, M, N)) stacked, (B, D + M, N)."""
+        if self.config.condition == "codes":
+            return quantized
+        if predicted is None:
+            predicted = self.spectral_head(quantized, speaker)
+        return torch.cat([quantized, predicted.to(quantized.dtype)], dim=1)
+
     def _padded(self, waveform: torch.Tensor) -> torch.Tensor:
         x = waveform.unsqueeze(0) if waveform.dim() == 1 else waveform
         if x.dim() != 2:
@@ -369,7 +399,8 @@ class SpeechVQVAE(Pretrained, nn.Module, name="SpeechVQVAE", config=SpeechVQVAEC
         x = self._padded(waveform)
         targets = mu_law_encode(x)
         q = self.quantizer.frozen(self.encoder(x))
-        logits = self.decoder(targets, q.quantized, self.speaker_ids(speaker, x.shape[0]))
+        ids = self.speaker_ids(speaker, x.shape[0])
+        logits = self.decoder(targets, self.conditioning(q.quantized, ids), ids)
         t = waveform.shape[-1]
         nll = F.cross_entropy(logits.float(), targets, reduction="none")[:, :t]
         return nll.mean(-1)
@@ -391,7 +422,8 @@ class SpeechVQVAE(Pretrained, nn.Module, name="SpeechVQVAE", config=SpeechVQVAEC
             indices = indices.unsqueeze(0)
         codes = self.quantizer.lookup(indices)
         ids = self.speaker_ids(speaker, indices.shape[0])
-        classes = self.decoder.generate(codes, ids, length, temperature=temperature,
+        classes = self.decoder.generate(self.conditioning(codes, ids), ids, length,
+                                        temperature=temperature,
                                         generator=generator, cache=cache,
                                         backend=backend)
         return mu_law_decode(classes, dtype=codes.dtype)

@@ -218,6 +218,38 @@ def test_the_spectral_head_adds_its_weighted_error_and_trains_the_encoder(tmp_pa
     assert torch.equal(loaded(x, speaker=spk).spectral_loss, out.spectral_loss)
 
 
+def test_conditioning_on_the_heads_frames_feeds_the_wavenet_what_the_head_predicts(tmp_path):
+    model = _tiny(spectral_weight=1.0, n_mels=8, condition="codes+frames").eval()
+    assert model.decoder.cond_dim == 4 + 8  # D codes + M frames
+    x, spk = _waves(2, 64), torch.tensor([0, 2])
+    out = model(x, speaker=spk)
+    z_q = model.quantizer.frozen(model.encoder(x)).quantized  # (B, D, N)
+    predicted = model.spectral_head(z_q, spk)  # (B, M, N), never the input's own frames
+    expected = model.decoder(mu_law_encode(x), torch.cat([z_q, predicted], 1), spk)
+    assert torch.allclose(out.logits, expected, atol=1e-6)
+    # the WaveNet's loss reaches the head through the frames it reads
+    out.recon_loss.backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0
+               for p in model.spectral_head.parameters())
+    # another speaker changes the frames, so the voice reaches the WaveNet through them too
+    other = model.conditioning(z_q, torch.tensor([1, 1]))
+    assert torch.equal(other[:, :4], z_q) and not torch.allclose(other[:, 4:], predicted)
+    # generation conditions as training did: cached samples are those the net scores best
+    codes = model.encode(x)
+    g = torch.Generator().manual_seed(3)
+    y = model.decode(codes, spk, 64, generator=g, backend="torch")
+    y2 = model.decode(codes, spk, 64, generator=torch.Generator().manual_seed(3), cache=False)
+    assert torch.equal(y, y2)
+    model.save_pretrained(tmp_path / "m")
+    loaded = SpeechVQVAE.from_pretrained(tmp_path / "m").eval()
+    assert loaded.config.condition == "codes+frames"
+    assert torch.equal(loaded(x, speaker=spk).logits, out.logits)
+    with pytest.raises(ValueError, match="condition='codes\\+frames' needs spectral_weight > 0"):
+        SpeechVQVAEConfig(condition="codes+frames")
+    with pytest.raises(ValueError, match="condition must be one of codes, codes\\+frames"):
+        SpeechVQVAEConfig(condition="frames")
+
+
 @settings(max_examples=20, deadline=None)
 @given(scale=st.floats(0.0, 10.0), seed=st.integers(0, 1000))
 def test_reverse_gradient_keeps_the_value_and_flips_the_gradient(scale, seed):
