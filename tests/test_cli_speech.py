@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 
 from vqvae.cli import main
 
@@ -107,3 +108,29 @@ def test_evaluate_a_speech_run_judges_reconstruction_and_conversion(run, capsys)
     assert len(list((run / "eval_audio").glob("*.wav"))) == 9
     assert main(["evaluate", str(run), "--temperature", "0"]) == 2
     assert "--temperature must be positive, got 0.0" in capsys.readouterr().err
+
+
+def test_speaker_mean_runs_fit_the_voices_and_ask_whose_voice_an_input_is(voices, tmp_path,
+                                                                          capsys):
+    from vqvae.speech_model import SpeechVQVAE
+
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(voices), "--steps", "2", "--out", str(run), *TINY,
+                 "--set", "model.frontend=log-mel", "--set", "model.n_mels=8",
+                 "--set", "model.frame_norm=speaker-mean"]) == 0
+    means = SpeechVQVAE.from_pretrained(run).encoder.speaker_means  # (S, M), saved with it
+    assert means.shape == (2, 8) and not torch.allclose(means[0], means[1], atol=1e-3)
+    anonymous = tmp_path / "someone.wav"  # neither the name nor the folder tells the voice
+    anonymous.write_bytes((voices / "alice" / "alice_00.wav").read_bytes())
+    assert main(["convert", str(run), str(anonymous), "--speaker", "bob",
+                 "-o", str(tmp_path / "x.wav")]) == 2
+    err = capsys.readouterr().err
+    assert "someone.wav" in err and "--from" in err and "alice, bob" in err
+    assert not (tmp_path / "x.wav").exists()
+    assert main(["convert", str(run), str(anonymous), "--speaker", "bob", "--from", "alice",
+                 "-o", str(tmp_path / "x.wav")]) == 0
+    codes = tmp_path / "codes.npy"  # the folder names the voice
+    assert main(["encode", str(run), str(voices / "alice" / "alice_01.wav"), "-o",
+                 str(codes)]) == 0
+    assert main(["decode", str(run), str(codes), "-o", str(tmp_path / "back.wav")]) == 0
+    assert main(["evaluate", str(run), "--per-speaker", "1"]) == 0  # sources from the labels

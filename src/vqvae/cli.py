@@ -2,7 +2,7 @@
 
 vqvae train [--dataset cifar10 --data PATH] [--preset NAME] [--config FILE] [--steps N]
 vqvae train --modality speech [--dataset fsdd|tts_phones|vctk|folder]
-vqvae convert RUN in.wav --speaker NAME -o out.wav
+vqvae convert RUN in.wav --speaker NAME [--from NAME] -o out.wav
 vqvae reconstruct RUN IMAGE... -o OUT
 vqvae encode RUN DATA -o codes.npy          (images, or audio for a speech run)
 vqvae decode RUN codes.npy -o OUT [--speaker NAME]
@@ -208,8 +208,8 @@ def _reconstruct_audio(args) -> int:
 
 
 def cmd_convert(args) -> int:
-    out = convert_wav(args.run, args.input, args.speaker, args.output, seed=args.seed or 0,
-                      temperature=args.temperature)
+    out = convert_wav(args.run, args.input, args.speaker, args.output, source=args.source,
+                      seed=args.seed or 0, temperature=args.temperature)
     print(f"{args.input} in the voice of {args.speaker}: {out}")
     return 0
 
@@ -236,7 +236,7 @@ def _encode_audio(args) -> int:
     else:
         files, outputs = [data], [out if out.suffix == ".npy" else out / (data.stem + ".npy")]
     for f, o in zip(files, outputs, strict=True):
-        path, meta = encode_wav(args.run, f, o)
+        path, meta = encode_wav(args.run, f, o, speaker=args.speaker)
         n = meta["samples"] // meta["hop"]
         print(f"{f} -> {path}: {n} codes ({meta['sample_rate'] / meta['hop']:.0f} per second)")
     return 0
@@ -534,6 +534,8 @@ def build_parser() -> argparse.ArgumentParser:
     cv.add_argument("run")
     cv.add_argument("input", help="a .wav or .flac file")
     cv.add_argument("--speaker", required=True, help="one of the speakers the model knows")
+    cv.add_argument("--from", dest="source", help="the input's speaker, for a model whose "
+                    "encoder needs it (frame_norm=speaker-mean; default: from the file name)")
     cv.add_argument("--temperature", type=float, default=1.0)
     cv.add_argument("--seed", type=int)
     cv.add_argument("-o", "--output", required=True, help="the .wav file to write")
@@ -544,6 +546,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("data", help="an image file or a folder of images; speech models: an audio "
                    "file or a folder of them (one .npy each, -o a folder)")
     e.add_argument("-o", "--output", required=True)
+    e.add_argument("--speaker", help="speech: the input's speaker (default: from the file "
+                   "name), saved with the codes; needed where the encoder uses it")
     e.set_defaults(func=cmd_encode)
 
     d = sub.add_parser("decode", help="codes.npy -> images, or a .wav for speech models")

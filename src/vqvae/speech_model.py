@@ -75,10 +75,12 @@ class SpeechVQVAEConfig:
         frame_norm: how the ``"log-mel"`` front end normalises each utterance's frames before
             the encoder reads them: ``"none"``, ``"mean"`` (subtract each band's mean over
             the active frames), ``"mean-std"`` (also divide by its deviation) or
-            ``"smooth-mean"`` (subtract a smooth fit of the means across the bands); see
-            ``normalise_frames``.  Taking out the long-term spectrum keeps much of the voice
-            out of the codes, for conversion (not the paper's).  The spectral head still
-            predicts the frames as they were.
+            ``"smooth-mean"`` (subtract a smooth fit of the means across the bands) or
+            ``"speaker-mean"`` (subtract the long-term mean of the utterance's speaker over
+            the training data, so the word's own mean stays; encoding then needs the source
+            speaker); see ``normalise_frames``.  Taking out the long-term spectrum keeps much
+            of the voice out of the codes, for conversion (not the paper's).  The spectral
+            head still predicts the frames as they were.
         encoder_channels: channels of the encoder's strided layers (or its convolutions).
         encoder_residual_layers: residual blocks at the code rate after them (0: the paper's
             encoder; see ``AudioEncoder``).
@@ -270,7 +272,8 @@ class SpeechVQVAE(Pretrained, nn.Module, name="SpeechVQVAE", config=SpeechVQVAEC
         else:
             self.encoder = LogMelEncoder(c.encoder_channels, c.embedding_dim, c.hop,
                                          c.sample_rate, c.n_mels, c.encoder_residual_layers,
-                                         frame_norm=c.frame_norm)
+                                         frame_norm=c.frame_norm,
+                                         num_speakers=c.num_speakers)
         self.quantizer = VectorQuantizer(
             c.num_codes, c.embedding_dim, beta=c.beta, update=c.update, decay=c.decay,
             init=c.init, restart_after=c.restart_after,
@@ -347,7 +350,7 @@ class SpeechVQVAE(Pretrained, nn.Module, name="SpeechVQVAE", config=SpeechVQVAEC
         if targets is None:
             targets = mu_law_encode(waveform.detach())
         speaker = self.speaker_ids(speaker, waveform.shape[0])
-        q = self.quantizer(self.encoder(waveform))
+        q = self.quantizer(self._latents(waveform, speaker))
         quantized = q.quantized
         if self.training and self.config.jitter > 0:
             quantized = time_jitter(quantized, self.config.jitter)
@@ -375,6 +378,13 @@ class SpeechVQVAE(Pretrained, nn.Module, name="SpeechVQVAE", config=SpeechVQVAEC
             codebook_loss=q.codebook_loss, perplexity=q.perplexity, usage=q.usage,
         )
 
+    def _latents(self, waveform: torch.Tensor, speaker: torch.Tensor | None) -> torch.Tensor:
+        """(B, T) -> z_e (B, D, T / hop); the speaker ids reach the encoder only where its
+        frames are normalised by the speaker's means."""
+        if self.config.frame_norm == "speaker-mean":
+            return self.encoder(waveform, speaker)
+        return self.encoder(waveform)
+
     def conditioning(self, quantized: torch.Tensor, speaker: torch.Tensor | None,
                      predicted: torch.Tensor | None = None) -> torch.Tensor:
         """What the WaveNet's local conditioning reads: z_q (B, D, N), or with
@@ -398,8 +408,8 @@ class SpeechVQVAE(Pretrained, nn.Module, name="SpeechVQVAE", config=SpeechVQVAEC
         the end padded to a whole code and not counted)."""
         x = self._padded(waveform)
         targets = mu_law_encode(x)
-        q = self.quantizer.frozen(self.encoder(x))
         ids = self.speaker_ids(speaker, x.shape[0])
+        q = self.quantizer.frozen(self._latents(x, ids))
         logits = self.decoder(targets, self.conditioning(q.quantized, ids), ids)
         t = waveform.shape[-1]
         nll = F.cross_entropy(logits.float(), targets, reduction="none")[:, :t]
@@ -407,9 +417,19 @@ class SpeechVQVAE(Pretrained, nn.Module, name="SpeechVQVAE", config=SpeechVQVAEC
 
     # ------------------------------------------------------------------ codes
     @torch.no_grad()
-    def encode(self, waveform: torch.Tensor) -> torch.Tensor:
-        """(B, T) [or (T,)] -> indices (B, ceil(T / hop)); the end is padded with silence."""
-        return self.quantizer.frozen(self.encoder(self._padded(waveform))).indices
+    def encode(self, waveform: torch.Tensor, speaker=None) -> torch.Tensor:
+        """(B, T) [or (T,)] -> indices (B, ceil(T / hop)); the end is padded with silence.
+        ``speaker``, the voice of the input, is needed only with ``frame_norm="speaker-mean"``.
+        """
+        x = self._padded(waveform)
+        ids = None
+        if self.config.frame_norm == "speaker-mean":
+            if speaker is None:
+                raise UsageError("this model's encoder subtracts the speaker's long-term "
+                                 "spectrum (frame_norm='speaker-mean'): pass the input's "
+                                 "speaker, one of: " + ", ".join(self.config.speaker_names))
+            ids = self.speaker_ids(speaker, x.shape[0])
+        return self.quantizer.frozen(self._latents(x, ids)).indices
 
     @torch.no_grad()
     def decode(self, indices: torch.Tensor, speaker=None, length: int | None = None, *,
@@ -429,9 +449,11 @@ class SpeechVQVAE(Pretrained, nn.Module, name="SpeechVQVAE", config=SpeechVQVAEC
         return mu_law_decode(classes, dtype=codes.dtype)
 
     @torch.no_grad()
-    def convert(self, waveform: torch.Tensor, speaker, **decode_options) -> torch.Tensor:
+    def convert(self, waveform: torch.Tensor, speaker, *, source=None,
+                **decode_options) -> torch.Tensor:
         """Voice conversion: encode ``waveform`` (B, T), decode it as ``speaker`` (an id or a
         name, for all, or one per utterance) -> (B, T).  With the original speaker this is a
-        reconstruction."""
+        reconstruction.  ``source``: the input's speaker, for ``frame_norm="speaker-mean"``
+        (see ``encode``)."""
         x = waveform.unsqueeze(0) if waveform.dim() == 1 else waveform
-        return self.decode(self.encode(x), speaker, x.shape[-1], **decode_options)
+        return self.decode(self.encode(x, source), speaker, x.shape[-1], **decode_options)

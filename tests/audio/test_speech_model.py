@@ -171,13 +171,15 @@ def test_a_few_dozen_steps_on_a_synthetic_signal_lower_the_loss():
     assert last < 0.85 * first, losses  # about 0.78 measured
 
 
-@pytest.mark.parametrize("frame_norm", ["none", "mean-std", "smooth-mean"])
+@pytest.mark.parametrize("frame_norm", ["none", "mean-std", "smooth-mean", "speaker-mean"])
 def test_the_log_mel_front_end_learns_and_survives_saving(tmp_path, frame_norm):
     model = _tiny(frontend="log-mel", n_mels=16, frame_norm=frame_norm)
     assert type(model.encoder).__name__ == "LogMelEncoder"
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     spk = torch.tensor([0, 1, 2, 0])
     x = _waves(4, 64)
+    if frame_norm == "speaker-mean":
+        model.encoder.fit_speaker_means([w * (1 + s) for w, s in zip(x, spk, strict=True)], spk)
     first = model(x, speaker=spk)
     first.loss.backward()
     assert all(p.grad is not None for p in model.encoder.parameters())
@@ -191,7 +193,13 @@ def test_the_log_mel_front_end_learns_and_survives_saving(tmp_path, frame_norm):
     model.save_pretrained(tmp_path / "m")
     loaded = SpeechVQVAE.from_pretrained(tmp_path / "m")
     assert loaded.config.frontend == "log-mel" and loaded.config.frame_norm == frame_norm
-    assert torch.equal(loaded.encode(x), model.encode(x))
+    assert torch.equal(loaded.encode(x, spk), model.encode(x, spk))
+    if frame_norm == "speaker-mean":  # the voices' means are saved, and encoding needs one
+        assert torch.equal(loaded.encoder.speaker_means, model.encoder.speaker_means)
+        with pytest.raises(UsageError, match="pass the input's speaker, one of: ann, bob, cat"):
+            model.encode(x)
+        ann, cat = torch.zeros(4, dtype=torch.long), torch.full((4,), 2)
+        assert not torch.allclose(model.encoder(x, ann), model.encoder(x, cat))
     with pytest.raises(ValueError, match="frontend must be one of waveform, log-mel"):
         SpeechVQVAEConfig(frontend="mfcc")
 

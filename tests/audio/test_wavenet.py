@@ -1,3 +1,5 @@
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -12,6 +14,7 @@ from vqvae.nets.audio import (
     LogMelEncoder,
     LogMelFrames,
     SpectralHead,
+    active_frames,
     cosine_basis,
     normalise_frames,
 )
@@ -176,8 +179,39 @@ def test_frame_normalisation_takes_a_filter_out_of_what_the_encoder_reads():
         assert torch.allclose(enc(wave), enc(louder), atol=1e-4) == same
     with pytest.raises(ValueError, match="frame_norm must be one of none, mean, mean-std, smooth"):
         LogMelEncoder(8, 5, 64, 8000, frame_norm="cmvn")
-    with pytest.raises(ValueError, match="mean-std, smooth-mean, got 'x'"):
+    with pytest.raises(ValueError, match="smooth-mean, speaker-mean, got 'x'"):
         normalise_frames(torch.zeros(1, 2, 3), "x")
+
+
+def test_speaker_mean_takes_out_each_voices_long_term_spectrum_and_keeps_the_words():
+    torch.manual_seed(0)
+    words = [torch.randn(64 * n) * 0.3 for n in (12, 20, 16)]
+    # speaker 1 says the same words through a +12 dB filter: the same codes, normalised
+    waves, speakers = words + [4 * w for w in words], [0, 0, 0, 1, 1, 1]
+    enc = LogMelEncoder(8, 5, 64, 8000, n_mels=12, frame_norm="speaker-mean", num_speakers=2)
+    means = enc.fit_speaker_means(waves, speakers)  # (S, M)
+    frames = [enc.frames(w[None])[0] for w in words]  # (M, N) each
+    active = [active_frames(f[None])[0] for f in frames]
+    total = sum((f * a).sum(1) for f, a in zip(frames, active, strict=True))
+    expected = total / sum(a.sum() for a in active)
+    assert torch.allclose(means[0], expected, atol=1e-5)
+    assert torch.allclose(means[1] - means[0], torch.full((12,), 20 * math.log10(4) / 30),
+                          atol=1e-3)  # +12 dB in the frames' units (no band at the floor)
+    for w in words:
+        spk0, spk1 = torch.tensor([0]), torch.tensor([1])
+        assert torch.allclose(enc(w[None], spk0), enc(4 * w[None], spk1), atol=1e-4)
+        assert not torch.allclose(enc(w[None], spk0), enc(4 * w[None], spk0), atol=1e-2)
+        # unlike "mean", what the word itself adds to the voice's mean stays
+        kept = normalise_frames(enc.frames(w[None]), "speaker-mean", speaker_means=means[:1])
+        assert torch.allclose(kept, enc.frames(w[None]) - means[0][:, None])
+    with pytest.raises(ValueError, match="whose voice is it"):
+        enc(words[0][None])
+    with pytest.raises(ValueError, match="needs num_speakers >= 1"):
+        LogMelEncoder(8, 5, 64, 8000, frame_norm="speaker-mean")
+    with pytest.raises(ValueError, match="only frame_norm='speaker-mean' keeps speaker means"):
+        LogMelEncoder(8, 5, 64, 8000, frame_norm="mean").fit_speaker_means(words, [0, 0, 0])
+    with pytest.raises(ValueError, match="needs each utterance's speaker means"):
+        normalise_frames(torch.zeros(1, 2, 3), "speaker-mean")
 
 
 # ---------------------------------------------------------------- WaveNet

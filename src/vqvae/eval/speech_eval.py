@@ -53,15 +53,18 @@ class SpeechEvaluation:
 
 @torch.no_grad()
 def decode_utterances(model, waves: Sequence[np.ndarray], speakers: Sequence[int], *,
-                      batch_size: int = 16, temperature: float = 1.0, seed: int = 0
-                      ) -> list[np.ndarray]:
-    """Encode every (T_i,) waveform and decode it as ``speakers[i]`` -> list of (T_i,) float32.
+                      sources: Sequence[int] | None = None, batch_size: int = 16,
+                      temperature: float = 1.0, seed: int = 0) -> list[np.ndarray]:
+    """Encode every (T_i,) waveform (spoken by ``sources[i]``, where the encoder needs to
+    know) and decode it as ``speakers[i]`` -> list of (T_i,) float32.
 
     Utterances are batched by length (padded with silence at the end, cut afterwards); the
     same inputs and ``seed`` always give the same audio.
     """
     if len(waves) != len(speakers):
         raise ValueError(f"got {len(waves)} waveforms but {len(speakers)} speakers")
+    if sources is not None and len(sources) != len(waves):
+        raise ValueError(f"got {len(waves)} waveforms but {len(sources)} source speakers")
     device = next(model.parameters()).device
     order = np.argsort([len(w) for w in waves], kind="stable")
     generator = torch.Generator(device).manual_seed(seed)
@@ -73,7 +76,10 @@ def decode_utterances(model, waves: Sequence[np.ndarray], speakers: Sequence[int
         for row, i in enumerate(idx):
             x[row, : len(waves[i])] = torch.as_tensor(waves[i], dtype=torch.float32)
         ids = torch.tensor([int(speakers[i]) for i in idx], device=device)
-        y = model.convert(x, ids, temperature=temperature, generator=generator).float().cpu()
+        source = None if sources is None else torch.tensor([int(sources[i]) for i in idx],
+                                                            device=device)
+        y = model.convert(x, ids, source=source, temperature=temperature,
+                          generator=generator).float().cpu()
         for row, i in enumerate(idx):
             out[i] = y[row, : len(waves[i])].numpy()
     return out  # type: ignore[return-value]
@@ -118,10 +124,11 @@ def evaluate_speech(model, train: SpeechCorpus, test: SpeechCorpus, *, per_speak
         say("training the digit classifier")
         digit_judge = train_digit_classifier(train_waves, train.labels["digit"], rate)
     say(f"reconstructing {len(chosen)} test utterances")
-    recon = decode_utterances(model, originals, own, batch_size=batch_size,
+    recon = decode_utterances(model, originals, own, sources=own, batch_size=batch_size,
                               temperature=temperature, seed=seed)
     say(f"converting {len(chosen)} test utterances to another speaker")
-    converted = decode_utterances(model, originals, targets, batch_size=batch_size,
+    converted = decode_utterances(model, originals, targets, sources=own,
+                                  batch_size=batch_size,
                                   temperature=temperature, seed=seed + 1)
 
     m: dict[str, float] = {"utterances": float(len(chosen))}
@@ -154,7 +161,8 @@ def phone_discovery(model, corpus: SpeechCorpus, *, pause: str = "pau") -> Phone
     frame with one phone label per code (``PhoneSegments.frame_labels``).
     """
     device = next(model.parameters()).device
-    codes = [model.encode(torch.as_tensor(corpus.waveform(u), device=device))[0].cpu().numpy()
+    codes = [model.encode(torch.as_tensor(corpus.waveform(u), device=device),
+                          int(corpus.speaker[u]))[0].cpu().numpy()
              for u in range(len(corpus))]
     return probe_codes(codes, corpus, model.hop, pause=pause)
 

@@ -2,7 +2,8 @@
 
     AudioEncoder: waveform (B, T) -> z_e (B, D, T / 2^n)
     LogMelEncoder: waveform (B, T) -> log-mel frames (B, M, T / hop) -> z_e (B, D, T / hop)
-    normalise_frames: log-mel frames (B, M, N) -> the same, per utterance and band normalised
+    normalise_frames: log-mel frames (B, M, N) -> the same, per utterance (or speaker) and
+        band normalised
     SpectralHead: z_q (B, D, T / hop), speaker -> log-mel frames (B, M, T / hop)
     SpeakerAdversary: z_q (B, D, T / hop) -> speaker logits (B, S, T / hop)
 
@@ -115,7 +116,7 @@ class LogMelFrames(nn.Module):
             return ((db - self.centre_db) / self.scale_db).transpose(1, 2)
 
 
-FRAME_NORMS = ("none", "mean", "mean-std", "smooth-mean")
+FRAME_NORMS = ("none", "mean", "mean-std", "smooth-mean", "speaker-mean")
 SMOOTH_TERMS = 4  # cosines across the bands that make the "smooth-mean" fit
 
 
@@ -125,8 +126,19 @@ def check_frame_norm(mode: str) -> None:
         raise ValueError(f"frame_norm must be one of {', '.join(FRAME_NORMS)}, got {mode!r}")
 
 
-def normalise_frames(frames: torch.Tensor, mode: str, *, active_range: float = 40.0 / 30.0,
-                     eps: float = 0.1, smooth_terms: int = SMOOTH_TERMS) -> torch.Tensor:
+ACTIVE_RANGE = 40.0 / 30.0  # 40 dB in the scaled units of LogMelFrames
+
+
+def active_frames(frames: torch.Tensor, active_range: float = ACTIVE_RANGE) -> torch.Tensor:
+    """(B, M, N) scaled log-mel frames -> (B, 1, N) 1.0 where a frame's loudest band is within
+    ``active_range`` of the utterance's loudest frame, else 0.0 (silence, a batch's padding)."""
+    loudest = frames.amax(dim=1, keepdim=True)  # (B, 1, N)
+    return (loudest >= loudest.amax(dim=2, keepdim=True) - active_range).to(frames.dtype)
+
+
+def normalise_frames(frames: torch.Tensor, mode: str, *, active_range: float = ACTIVE_RANGE,
+                     eps: float = 0.1, smooth_terms: int = SMOOTH_TERMS,
+                     speaker_means: torch.Tensor | None = None) -> torch.Tensor:
     """(B, M, N) scaled log-mel frames -> (B, M, N), each utterance's bands normalised.
 
     ``"mean"`` subtracts from every band its mean over the utterance's active frames, and
@@ -138,14 +150,21 @@ def normalise_frames(frames: torch.Tensor, mode: str, *, active_range: float = 4
     ``eps`` bounds the divisor from below.  ``"smooth-mean"`` subtracts only a smooth fit of
     the band means, their first ``smooth_terms`` cosines across the bands (the low cepstra:
     level, tilt, the broad shape a microphone or a room gives), and keeps the finer detail
-    of a word's mean spectrum, such as its vowel's formants.  ``"none"`` returns the frames
-    unchanged.
+    of a word's mean spectrum, such as its vowel's formants.  ``"speaker-mean"`` subtracts
+    ``speaker_means`` (B, M), the long-term mean of each utterance's speaker
+    (``LogMelEncoder.fit_speaker_means``): the voice's average spectrum goes and the word's
+    stays.  ``"none"`` returns the frames unchanged.
     """
     check_frame_norm(mode)
     if mode == "none":
         return frames
-    loudest = frames.amax(dim=1, keepdim=True)  # (B, 1, N)
-    active = (loudest >= loudest.amax(dim=2, keepdim=True) - active_range).to(frames.dtype)
+    if mode == "speaker-mean":
+        if speaker_means is None or speaker_means.shape != frames.shape[:2]:
+            got = None if speaker_means is None else tuple(speaker_means.shape)
+            raise ValueError(f"frame_norm='speaker-mean' needs each utterance's speaker means "
+                             f"{tuple(frames.shape[:2])}, got {got}")
+        return frames - speaker_means[:, :, None]
+    active = active_frames(frames, active_range)  # (B, 1, N)
     count = active.sum(dim=2, keepdim=True)  # (B, 1, 1), at least 1
     mean = (frames * active).sum(dim=2, keepdim=True) / count  # (B, M, 1)
     if mode == "smooth-mean":
@@ -184,19 +203,26 @@ class LogMelEncoder(nn.Module):
         n_mels: mel bands.
         residual_layers: residual blocks at the code rate.
         n_fft: window length (default: 32 ms rounded to a power of two, and at least a hop).
-        frame_norm: ``"none"``, ``"mean"``, ``"mean-std"`` or ``"smooth-mean"``
-            (``normalise_frames``).
+        frame_norm: ``"none"``, ``"mean"``, ``"mean-std"``, ``"smooth-mean"`` or
+            ``"speaker-mean"`` (``normalise_frames``).
+        num_speakers: speakers whose long-term means ``"speaker-mean"`` keeps (a buffer,
+            saved with the weights, set by ``fit_speaker_means``).
 
-    (B, T) or (B, 1, T) -> (B, D, T / hop); T must be a multiple of the hop.
+    (B, T) or (B, 1, T), speaker ids (B,) for ``"speaker-mean"`` -> (B, D, T / hop); T must
+    be a multiple of the hop.
     """
 
     def __init__(self, channels: int, out_dim: int, hop: int, sample_rate: int,
                  n_mels: int = 40, residual_layers: int = 0, n_fft: int | None = None,
-                 frame_norm: str = "none") -> None:
+                 frame_norm: str = "none", num_speakers: int = 0) -> None:
         super().__init__()
         check_frame_norm(frame_norm)
+        if frame_norm == "speaker-mean" and num_speakers < 1:
+            raise ValueError("frame_norm='speaker-mean' needs num_speakers >= 1")
         self.out_dim, self.hop, self.frame_norm = out_dim, hop, frame_norm
         self.frames = LogMelFrames(hop, sample_rate, n_mels, n_fft)
+        if frame_norm == "speaker-mean":
+            self.register_buffer("speaker_means", torch.zeros(num_speakers, n_mels))
         layers: list[nn.Module] = [
             nn.Conv1d(n_mels, channels, kernel_size=3, padding=1), nn.ReLU(),
             nn.Conv1d(channels, channels, kernel_size=3, padding=1), nn.ReLU(),
@@ -206,12 +232,45 @@ class LogMelEncoder(nn.Module):
         layers.append(nn.Conv1d(channels, out_dim, kernel_size=1))  # -> (B, D, T / hop)
         self.net = nn.Sequential(*layers)
 
-    def forward(self, waveform: torch.Tensor) -> torch.Tensor:
-        """waveform (B, T) [or (B, 1, T)] floats -> z_e (B, D, T / hop)."""
+    def forward(self, waveform: torch.Tensor, speaker: torch.Tensor | None = None
+                ) -> torch.Tensor:
+        """waveform (B, T) [or (B, 1, T)] floats, speaker ids (B,) -> z_e (B, D, T / hop)."""
         x = waveform.squeeze(1) if waveform.dim() == 3 and waveform.shape[1] == 1 else waveform
         if x.dim() != 2:
             raise ValueError(f"LogMelEncoder expects (B, T) waveforms, got {tuple(waveform.shape)}")
-        return self.net(normalise_frames(self.frames(x), self.frame_norm))
+        means = None
+        if self.frame_norm == "speaker-mean":
+            if speaker is None:
+                raise ValueError("frame_norm='speaker-mean': whose voice is it? pass the "
+                                 "speaker ids")
+            means = self.speaker_means[speaker]  # (B, M)
+        return self.net(normalise_frames(self.frames(x), self.frame_norm, speaker_means=means))
+
+    @torch.no_grad()
+    def fit_speaker_means(self, waves, speakers) -> torch.Tensor:
+        """Set ``speaker_means`` (S, M) to each speaker's mean log-mel frame over the active
+        frames (``active_frames``) of all their utterances: ``waves``, (T,) float arrays or
+        tensors, and ``speakers``, their ids.  Returns the means.  A speaker without
+        utterances keeps the mean of all."""
+        if self.frame_norm != "speaker-mean":
+            raise ValueError(f"only frame_norm='speaker-mean' keeps speaker means, this "
+                             f"encoder has {self.frame_norm!r}")
+        device = self.speaker_means.device
+        sums = torch.zeros(self.speaker_means.shape, dtype=torch.float64, device=device)
+        counts = torch.zeros(len(sums), dtype=torch.float64, device=device)
+        for wave, spk in zip(waves, speakers, strict=True):
+            x = torch.as_tensor(wave, dtype=torch.float32, device=device).reshape(1, -1)
+            x = nn.functional.pad(x, (0, -x.shape[-1] % self.hop))
+            frames = self.frames(x)  # (1, M, N)
+            active = active_frames(frames)
+            sums[int(spk)] += (frames * active).sum(dim=(0, 2)).double()
+            counts[int(spk)] += active.sum().double()
+        if counts.sum() == 0:
+            raise ValueError("fit_speaker_means got no utterances")
+        means = sums / counts.clamp(min=1)[:, None]
+        means[counts == 0] = sums.sum(0) / counts.sum()
+        self.speaker_means.copy_(means.to(self.speaker_means.dtype))
+        return self.speaker_means
 
 
 class SpectralHead(nn.Module):

@@ -130,6 +130,9 @@ def train_speech(config: SpeechRunConfig, out: str | Path | None = None, *,
                                            speaker_names=names)
     torch.manual_seed(config.train.seed)
     model = SpeechVQVAE(config.model)
+    if config.model.frame_norm == "speaker-mean":  # the voices' long-term spectra
+        model.encoder.fit_speaker_means((train.waveform(u) for u in range(len(train))),
+                                        train.speaker)
     if info.is_main:
         m = config.model
         print(f"data: {train} / test {len(test)} utterances; model: {config.preset} preset, "
@@ -189,11 +192,31 @@ def _read_input(model: SpeechVQVAE, run, in_wav) -> tuple[np.ndarray, float]:
     return np.clip(audio.wave * gain, -1.0, 1.0), gain
 
 
-def _decode(model, wave, gain, speaker, out_wav, temperature, seed) -> Path:
+def _source_speaker(model: SpeechVQVAE, run, in_wav, given: str | int | None
+                    ) -> str | int | None:
+    """The input's speaker where the encoder needs it (``frame_norm="speaker-mean"``):
+    ``given`` (a name or an id), else guessed from the file's name or folder; None where it is
+    not needed."""
+    c = model.config
+    if c.frame_norm != "speaker-mean":
+        return None
+    if isinstance(given, int):
+        return given
+    source = given or guess_speaker(Path(in_wav), c.speaker_names)
+    if source is None:
+        raise UsageError(f"{in_wav}: whose voice is it? The encoder of {run} subtracts the "
+                         "speaker's long-term spectrum; pass --from, one of: "
+                         + ", ".join(c.speaker_names))
+    _check_speaker(run, c.speaker_names, source)
+    return source
+
+
+def _decode(model, wave, gain, speaker, out_wav, temperature, seed, source=None) -> Path:
     device = next(model.parameters()).device
     x = torch.from_numpy(np.ascontiguousarray(wave, dtype=np.float32)).to(device)
     generator = torch.Generator(device).manual_seed(seed)
-    y = model.convert(x, speaker, temperature=temperature, generator=generator)[0]
+    y = model.convert(x, speaker, source=source, temperature=temperature,
+                      generator=generator)[0]
     return write_audio(out_wav, y.float().cpu().numpy() / gain, model.config.sample_rate)
 
 
@@ -221,16 +244,19 @@ def reconstruct_wav(run: str | Path, in_wav: str | Path, out_wav: str | Path, *,
             raise UsageError(f"{in_wav}: whose voice is it? The model of {run} is conditioned "
                              f"on the speaker; pass one of: {', '.join(c.speaker_names)}")
     wave, gain = _read_input(model, run, in_wav)
-    return _decode(model, wave, gain, speaker, out_wav, temperature, seed)
+    source = _source_speaker(model, run, in_wav, speaker)
+    return _decode(model, wave, gain, speaker, out_wav, temperature, seed, source)
 
 
 def convert_wav(run: str | Path, in_wav: str | Path, speaker_name: str, out_wav: str | Path, *,
-                temperature: float = 1.0, seed: int = 0, device: str = "cpu") -> Path:
+                source: str | None = None, temperature: float = 1.0, seed: int = 0,
+                device: str = "cpu") -> Path:
     """Voice conversion: encode ``in_wav`` and decode its codes as ``speaker_name``.
 
     ``speaker_name`` must be one of the speakers the model was trained on; an unknown one
-    raises ``UsageError`` listing them.  Input and output are handled as in
-    ``reconstruct_wav``.
+    raises ``UsageError`` listing them.  ``source``: the input's speaker, needed (or guessed
+    from the file's name or folder) only by a model with ``frame_norm="speaker-mean"``.
+    Input and output are handled as in ``reconstruct_wav``.
     """
     model = SpeechVQVAE.from_pretrained(run, map_location=device)
     names = model.config.speaker_names
@@ -238,8 +264,9 @@ def convert_wav(run: str | Path, in_wav: str | Path, speaker_name: str, out_wav:
         raise UsageError(f"{run}: this model is not conditioned on speakers, so it cannot "
                          "convert voices")
     _check_speaker(run, names, speaker_name)
+    source = _source_speaker(model, run, in_wav, source)
     wave, gain = _read_input(model, run, in_wav)
-    return _decode(model, wave, gain, speaker_name, out_wav, temperature, seed)
+    return _decode(model, wave, gain, speaker_name, out_wav, temperature, seed, source)
 
 
 def is_speech_run(run: str | Path) -> bool:
@@ -255,20 +282,22 @@ CODES_FORMAT = 1  # of the audio codes' .json metadata
 
 
 def encode_wav(run: str | Path, in_wav: str | Path, out_codes: str | Path, *,
-               device: str = "cpu") -> tuple[Path, dict[str, Any]]:
+               speaker: str | None = None, device: str = "cpu") -> tuple[Path, dict[str, Any]]:
     """``in_wav`` -> ``out_codes`` (.npy, (N,) int32 codes) and ``out_codes``.json: the rate,
-    hop, length, level gain and (guessed) speaker needed to decode it back."""
+    hop, length, level gain and speaker (``speaker``, else guessed) needed to decode it back.
+    A model with ``frame_norm="speaker-mean"`` needs that speaker to encode."""
     model = SpeechVQVAE.from_pretrained(run, map_location=device)
     c = model.config
+    source = _source_speaker(model, run, in_wav, speaker)
     wave, gain = _read_input(model, run, in_wav)
-    codes = model.encode(torch.from_numpy(np.ascontiguousarray(wave)).to(device))[0]
+    codes = model.encode(torch.from_numpy(np.ascontiguousarray(wave)).to(device), source)[0]
     out = Path(out_codes)
     out.parent.mkdir(parents=True, exist_ok=True)
     np.save(out, codes.cpu().numpy().astype(np.int32))
     meta = {"format_version": CODES_FORMAT, "modality": "speech", "num_codes": c.num_codes,
             "hop": model.hop, "sample_rate": c.sample_rate, "samples": len(wave),
             "gain": float(gain), "file": str(in_wav),
-            "speaker": guess_speaker(Path(in_wav), c.speaker_names)}
+            "speaker": source or speaker or guess_speaker(Path(in_wav), c.speaker_names)}
     codes_meta_path(out).write_text(json.dumps(meta, indent=2))
     return out, meta
 

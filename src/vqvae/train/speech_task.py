@@ -77,12 +77,14 @@ class SpeechTask(Task):
         generator = torch.Generator(device).manual_seed(self.seed)
         speaker = p.speaker if c.num_speakers else None
         waves = {"original": p.wave,
-                 "reconstruction": _numpy(model.convert(x, speaker, generator=generator))}
+                 "reconstruction": _numpy(model.convert(x, speaker, source=speaker,
+                                                         generator=generator))}
         titles = [f"original {p.name}", "reconstruction"]
         if c.num_speakers > 1:
             target = (p.speaker + 1) % c.num_speakers
             name = c.speaker_names[target] if c.speaker_names else str(target)
-            waves[f"as_{name}"] = _numpy(model.convert(x, target, generator=generator))
+            waves[f"as_{name}"] = _numpy(model.convert(x, target, source=speaker,
+                                                               generator=generator))
             titles.append(f"converted to speaker {name}")
         for kind, wave in waves.items():  # the original once; the rest at every step
             path = _wav_path(run_dir, step, kind)
