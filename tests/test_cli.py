@@ -86,6 +86,8 @@ def test_encode_then_decode_round_trips(run, folder, tmp_path, capsys):
     assert meta["num_codes"] == 16 and len(meta["files"]) == 30
     assert main(["decode", str(run), str(codes), "-o", str(tmp_path / "dec.png")]) == 0
     assert Image.open(tmp_path / "dec.png").size[0] > 16
+    assert main(["encode", str(run), str(folder / "a"), "-o", str(codes), "--speaker", "x"]) == 2
+    assert "--speaker is for speech runs" in capsys.readouterr().err
 
 
 def test_decode_refuses_indices_outside_the_codebook(run, tmp_path, capsys):

@@ -247,6 +247,8 @@ def cmd_encode(args) -> int:
 
     if is_speech_run(args.run):
         return _encode_audio(args)
+    if args.speaker is not None:
+        raise UsageError(f"{args.run}: --speaker is for speech runs; this one is not")
     model = load_model(args.run)
     c = model.config
     files = _image_files(Path(args.data))
