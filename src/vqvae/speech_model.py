@@ -104,6 +104,10 @@ class SpeechVQVAEConfig:
             a spectrum instead of inferring it (not the paper's; needs ``spectral_weight`` >
             0).  The frames are predicted in training too, never taken from the input, so
             generation sees what training saw; the WaveNet's gradient reaches the head.
+        head_residual: with ``frame_norm="speaker-mean"``, the spectral head predicts each
+            frame minus its speaker's long-term mean, which is then added back: converted
+            frames take the target's mean exactly, where otherwise the head has to learn it
+            from the speaker embedding (not the paper's).
         embedding_dim: D, the quantiser's dimension.
         num_codes: K.
         beta: commitment weight.
@@ -133,6 +137,7 @@ class SpeechVQVAEConfig:
     spectral_weight: float = 0.0
     adversary_weight: float = 0.0
     condition: str = "codes"
+    head_residual: bool = False
     embedding_dim: int = 64
     num_codes: int = 512
     beta: float = 0.25
@@ -175,6 +180,9 @@ class SpeechVQVAEConfig:
             (c.condition == "codes" or c.spectral_weight > 0,
              f"condition={c.condition!r} needs spectral_weight > 0 (the head that predicts "
              "the frames)"),
+            (not c.head_residual or (c.frame_norm == "speaker-mean" and c.spectral_weight > 0),
+             "head_residual needs frame_norm='speaker-mean' (the means it adds) and "
+             "spectral_weight > 0 (the head)"),
             (c.encoder_residual_layers >= 0,
              f"encoder_residual_layers must be >= 0, got {c.encoder_residual_layers}"),
             (not c.speaker_names or len(c.speaker_names) == c.num_speakers,
@@ -354,7 +362,7 @@ class SpeechVQVAE(Pretrained, nn.Module, name="SpeechVQVAE", config=SpeechVQVAEC
         quantized = q.quantized
         if self.training and self.config.jitter > 0:
             quantized = time_jitter(quantized, self.config.jitter)
-        predicted = (self.spectral_head(quantized, speaker)  # (B, M, N)
+        predicted = (self.predict_frames(quantized, speaker)  # (B, M, N)
                      if self.config.spectral_weight > 0 else None)
         logits = self.decoder(targets, self.conditioning(quantized, speaker, predicted),
                               speaker)
@@ -385,6 +393,15 @@ class SpeechVQVAE(Pretrained, nn.Module, name="SpeechVQVAE", config=SpeechVQVAEC
             return self.encoder(waveform, speaker)
         return self.encoder(waveform)
 
+    def predict_frames(self, quantized: torch.Tensor, speaker: torch.Tensor | None
+                       ) -> torch.Tensor:
+        """The spectral head's scaled log-mel frames (B, M, N) of z_q (B, D, N) in the voice
+        of ``speaker`` (B,); with ``head_residual``, around the speaker's long-term mean."""
+        predicted = self.spectral_head(quantized, speaker)
+        if self.config.head_residual:
+            predicted = predicted + self.encoder.speaker_means[speaker][:, :, None]
+        return predicted
+
     def conditioning(self, quantized: torch.Tensor, speaker: torch.Tensor | None,
                      predicted: torch.Tensor | None = None) -> torch.Tensor:
         """What the WaveNet's local conditioning reads: z_q (B, D, N), or with
@@ -393,7 +410,7 @@ class SpeechVQVAE(Pretrained, nn.Module, name="SpeechVQVAE", config=SpeechVQVAEC
         if self.config.condition == "codes":
             return quantized
         if predicted is None:
-            predicted = self.spectral_head(quantized, speaker)
+            predicted = self.predict_frames(quantized, speaker)
         return torch.cat([quantized, predicted.to(quantized.dtype)], dim=1)
 
     def _padded(self, waveform: torch.Tensor) -> torch.Tensor:

@@ -258,6 +258,34 @@ def test_conditioning_on_the_heads_frames_feeds_the_wavenet_what_the_head_predic
         SpeechVQVAEConfig(condition="frames")
 
 
+def test_a_residual_head_moves_converted_frames_by_exactly_the_speakers_means(tmp_path):
+    model = _tiny(frontend="log-mel", n_mels=8, frame_norm="speaker-mean", spectral_weight=1.0,
+                  condition="codes+frames", head_residual=True).eval()
+    torch.manual_seed(1)
+    model.encoder.speaker_means.copy_(torch.randn(3, 8))
+    x, ann, cat = _waves(2, 64), torch.tensor([0, 0]), torch.tensor([2, 2])
+    z_q = model.quantizer.frozen(model.encoder(x, ann)).quantized  # (B, D, N)
+    means = model.encoder.speaker_means
+    # the head's net sees the codes; the speaker's mean is added after it
+    expected = model.spectral_head(z_q, cat) + means[2][None, :, None]
+    assert torch.allclose(model.predict_frames(z_q, cat), expected)
+    # training's loss and the WaveNet's conditioning use the shifted frames
+    out = model(x, speaker=ann)
+    frames = model.predict_frames(z_q, ann)
+    assert torch.allclose(out.spectral_loss,
+                          torch.nn.functional.mse_loss(frames, model.spectral_frames(x)))
+    assert torch.allclose(model.conditioning(z_q, ann)[:, 4:], frames)
+    model.save_pretrained(tmp_path / "m")
+    loaded = SpeechVQVAE.from_pretrained(tmp_path / "m").eval()
+    assert loaded.config.head_residual
+    assert torch.equal(loaded(x, speaker=ann).logits, out.logits)
+    with pytest.raises(ValueError, match="head_residual needs frame_norm='speaker-mean'"):
+        SpeechVQVAEConfig(frontend="log-mel", spectral_weight=1.0, head_residual=True)
+    with pytest.raises(ValueError, match="head_residual needs"):
+        SpeechVQVAEConfig(frontend="log-mel", frame_norm="speaker-mean", num_speakers=2,
+                          head_residual=True)
+
+
 @settings(max_examples=20, deadline=None)
 @given(scale=st.floats(0.0, 10.0), seed=st.integers(0, 1000))
 def test_reverse_gradient_keeps_the_value_and_flips_the_gradient(scale, seed):
