@@ -122,13 +122,22 @@ def test_speaker_mean_runs_fit_the_voices_and_ask_whose_voice_an_input_is(voices
     assert means.shape == (2, 8) and not torch.allclose(means[0], means[1], atol=1e-3)
     anonymous = tmp_path / "someone.wav"  # neither the name nor the folder tells the voice
     anonymous.write_bytes((voices / "alice" / "alice_00.wav").read_bytes())
+    model = SpeechVQVAE.from_pretrained(run)
+    nearest = model.config.speaker_names[int(model.nearest_speaker(
+        torch.from_numpy(sf.read(str(anonymous), dtype="float32")[0]))[0])]
+    capsys.readouterr()
     assert main(["convert", str(run), str(anonymous), "--speaker", "bob",
-                 "-o", str(tmp_path / "x.wav")]) == 2
+                 "-o", str(tmp_path / "x.wav")]) == 0  # the nearest known voice, said
     err = capsys.readouterr().err
-    assert "someone.wav" in err and "--from" in err and "alice, bob" in err
-    assert not (tmp_path / "x.wav").exists()
+    assert "someone.wav" in err and f"nearest known voice, {nearest}" in err
+    assert "--from" in err and "alice, bob" in err
     assert main(["convert", str(run), str(anonymous), "--speaker", "bob", "--from", "alice",
                  "-o", str(tmp_path / "x.wav")]) == 0
+    assert "nearest" not in capsys.readouterr().err
+    assert main(["convert", str(run), str(anonymous), "--speaker", "bob", "--from", "carol",
+                 "-o", str(tmp_path / "y.wav")]) == 2
+    assert "unknown speaker 'carol'" in capsys.readouterr().err
+    assert not (tmp_path / "y.wav").exists()
     codes = tmp_path / "codes.npy"  # the folder names the voice
     assert main(["encode", str(run), str(voices / "alice" / "alice_01.wav"), "-o",
                  str(codes)]) == 0

@@ -537,7 +537,8 @@ def build_parser() -> argparse.ArgumentParser:
     cv.add_argument("input", help="a .wav or .flac file")
     cv.add_argument("--speaker", required=True, help="one of the speakers the model knows")
     cv.add_argument("--from", dest="source", help="the input's speaker, for a model whose "
-                    "encoder needs it (frame_norm=speaker-mean; default: from the file name)")
+                    "encoder needs it (frame_norm=speaker-mean; default: from the file name, "
+                    "else the known voice nearest the file's)")
     cv.add_argument("--temperature", type=float, default=1.0)
     cv.add_argument("--seed", type=int)
     cv.add_argument("-o", "--output", required=True, help="the .wav file to write")

@@ -449,6 +449,17 @@ class SpeechVQVAE(Pretrained, nn.Module, name="SpeechVQVAE", config=SpeechVQVAEC
         return self.quantizer.frozen(self._latents(x, ids)).indices
 
     @torch.no_grad()
+    def nearest_speaker(self, waveform: torch.Tensor) -> torch.Tensor:
+        """(B, T) [or (T,)] -> (B,) ids: for a model with ``frame_norm="speaker-mean"``, the
+        known speaker whose long-term spectrum is nearest each input's, to pass as the source
+        of ``encode`` or ``convert`` where the input's speaker is not known (on FSDD's test
+        split it is the true speaker for about 4 utterances in 5)."""
+        if self.config.frame_norm != "speaker-mean":
+            raise UsageError("nearest_speaker is for models with frame_norm='speaker-mean'; "
+                             f"this one has {self.config.frame_norm!r}")
+        return self.encoder.nearest_speaker(self._padded(waveform))
+
+    @torch.no_grad()
     def decode(self, indices: torch.Tensor, speaker=None, length: int | None = None, *,
                temperature: float = 1.0, generator: torch.Generator | None = None,
                cache: bool = True, backend: str = "auto") -> torch.Tensor:

@@ -53,3 +53,31 @@ def test_phone_discovery_scores_codes_that_are_the_phones_as_perfect():
     probe = phone_discovery(_PhoneReader(), _corpus())
     assert probe.accuracy == 1.0 and probe.accuracy_speech == 1.0
     assert probe.baseline < 1.0 and probe.frames == 3 * 40 // 4
+
+
+def test_evaluation_can_guess_each_inputs_speaker_from_the_known_voices():
+    from vqvae.eval.speech_eval import evaluate_speech
+
+    torch.manual_seed(0)
+    config = SpeechVQVAEConfig(**(TINY | {"frontend": "log-mel", "n_mels": 8,
+                                          "frame_norm": "speaker-mean", "num_speakers": 2,
+                                          "speaker_names": ("quiet", "loud")}))
+    model = SpeechVQVAE(config).eval()
+    rng = np.random.default_rng(0)
+
+    def corpus(n):  # speaker 1 is 20 dB louder: its mean frame is far from speaker 0's
+        waves = [(rng.uniform(-0.05, 0.05, 640) * (10 if u % 2 else 1)).astype(np.float32)
+                 for u in range(n)]
+        return SpeechCorpus.from_waves(waves, [u % 2 for u in range(n)], ["quiet", "loud"],
+                                       8000, [f"u{u}" for u in range(n)], level="none")
+
+    train, test = corpus(8), corpus(4)
+    model.encoder.fit_speaker_means([train.waveform(u) for u in range(len(train))],
+                                    train.speaker)
+    known = evaluate_speech(model, train, test, per_speaker=2)
+    guessed = evaluate_speech(model, train, test, per_speaker=2, guess_sources=True)
+    assert "source_guess_acc" not in known.metrics
+    assert guessed.metrics["source_guess_acc"] == 1.0
+    # right guesses encode as the truth does: the same audio
+    assert all(np.array_equal(a, b) for a, b in zip(known.conversions, guessed.conversions,
+                                                    strict=True))

@@ -15,6 +15,7 @@ from vqvae.nets.audio import (
     LogMelFrames,
     SpectralHead,
     active_frames,
+    active_mean,
     cosine_basis,
     normalise_frames,
 )
@@ -212,6 +213,22 @@ def test_speaker_mean_takes_out_each_voices_long_term_spectrum_and_keeps_the_wor
         LogMelEncoder(8, 5, 64, 8000, frame_norm="mean").fit_speaker_means(words, [0, 0, 0])
     with pytest.raises(ValueError, match="needs each utterance's speaker means"):
         normalise_frames(torch.zeros(1, 2, 3), "speaker-mean")
+
+
+def test_the_nearest_speaker_is_the_one_whose_long_term_spectrum_is_closest():
+    torch.manual_seed(0)
+    words = [torch.randn(64 * n) * 0.3 for n in (12, 20, 16)]
+    enc = LogMelEncoder(8, 5, 64, 8000, n_mels=12, frame_norm="speaker-mean", num_speakers=3)
+    # three voices: the same words at 0, +12 and +24 dB
+    enc.fit_speaker_means([g * w for g in (1, 4, 16) for w in words], [0] * 3 + [1] * 3 + [2] * 3)
+    unseen = torch.randn(3, 64 * 14) * 0.3 * torch.tensor([[16.0], [1.0], [5.0]])
+    assert enc.nearest_speaker(unseen).tolist() == [2, 0, 1]  # 5x is +14 dB: nearest +12
+    frames = enc.frames(unseen)
+    assert torch.allclose(active_mean(frames)[1],
+                          (frames[1] * active_frames(frames[1:2])[0]).sum(1)
+                          / active_frames(frames[1:2]).sum())
+    with pytest.raises(ValueError, match="only frame_norm='speaker-mean' keeps speaker means"):
+        LogMelEncoder(8, 5, 64, 8000, frame_norm="mean").nearest_speaker(unseen)
 
 
 # ---------------------------------------------------------------- WaveNet

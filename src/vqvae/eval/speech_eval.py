@@ -87,11 +87,14 @@ def decode_utterances(model, waves: Sequence[np.ndarray], speakers: Sequence[int
 
 def evaluate_speech(model, train: SpeechCorpus, test: SpeechCorpus, *, per_speaker: int = 10,
                     seed: int = 0, batch_size: int = 16, temperature: float = 1.0,
-                    progress=None) -> SpeechEvaluation:
+                    guess_sources: bool = False, progress=None) -> SpeechEvaluation:
     """Reconstruction and speaker conversion of held-out utterances (module docstring).
 
     ``train`` and ``test`` are at the model's sample rate and level, with the speaker names the
-    model was trained on.  ``progress``: a callable given a line of text at each stage.
+    model was trained on.  ``guess_sources``: a model with ``frame_norm="speaker-mean"`` is
+    told each input's speaker by ``model.nearest_speaker`` instead of the truth, as for a
+    voice it does not know (``source_guess_acc``: how often the guess is right).
+    ``progress``: a callable given a line of text at each stage.
     """
     say = progress or (lambda _: None)
     c = model.config
@@ -115,6 +118,12 @@ def evaluate_speech(model, train: SpeechCorpus, test: SpeechCorpus, *, per_speak
     originals = [test.waveform(u) for u in chosen]
     own = [int(test.speaker[u]) for u in chosen]
     targets = [int((s + rng.integers(1, c.num_speakers)) % c.num_speakers) for s in own]
+    sources = own
+    if guess_sources:
+        device = next(model.parameters()).device
+        sources = [int(model.nearest_speaker(torch.as_tensor(w, dtype=torch.float32,
+                                                             device=device))[0])
+                   for w in originals]
 
     say(f"training the speaker classifier on {len(train)} real utterances")
     train_waves = [train.waveform(u) for u in range(len(train))]
@@ -124,14 +133,16 @@ def evaluate_speech(model, train: SpeechCorpus, test: SpeechCorpus, *, per_speak
         say("training the digit classifier")
         digit_judge = train_digit_classifier(train_waves, train.labels["digit"], rate)
     say(f"reconstructing {len(chosen)} test utterances")
-    recon = decode_utterances(model, originals, own, sources=own, batch_size=batch_size,
+    recon = decode_utterances(model, originals, own, sources=sources, batch_size=batch_size,
                               temperature=temperature, seed=seed)
     say(f"converting {len(chosen)} test utterances to another speaker")
-    converted = decode_utterances(model, originals, targets, sources=own,
+    converted = decode_utterances(model, originals, targets, sources=sources,
                                   batch_size=batch_size,
                                   temperature=temperature, seed=seed + 1)
 
     m: dict[str, float] = {"utterances": float(len(chosen))}
+    if guess_sources:
+        m["source_guess_acc"] = float(np.mean(np.array(sources) == np.array(own)))
     m["log_mel_distance_db"] = float(np.mean(
         [log_mel_distance(o, r, rate) for o, r in zip(originals, recon, strict=True)]))
     # most single words are shorter than STOI's 384 ms segments: score the utterances end to end

@@ -136,6 +136,13 @@ def active_frames(frames: torch.Tensor, active_range: float = ACTIVE_RANGE) -> t
     return (loudest >= loudest.amax(dim=2, keepdim=True) - active_range).to(frames.dtype)
 
 
+def active_mean(frames: torch.Tensor, active_range: float = ACTIVE_RANGE) -> torch.Tensor:
+    """(B, M, N) scaled log-mel frames -> (B, M), each band's mean over the utterance's active
+    frames (``active_frames``)."""
+    active = active_frames(frames, active_range)  # (B, 1, N)
+    return (frames * active).sum(dim=2) / active.sum(dim=2)
+
+
 def normalise_frames(frames: torch.Tensor, mode: str, *, active_range: float = ACTIVE_RANGE,
                      eps: float = 0.1, smooth_terms: int = SMOOTH_TERMS,
                      speaker_means: torch.Tensor | None = None) -> torch.Tensor:
@@ -271,6 +278,17 @@ class LogMelEncoder(nn.Module):
         means[counts == 0] = sums.sum(0) / counts.sum()
         self.speaker_means.copy_(means.to(self.speaker_means.dtype))
         return self.speaker_means
+
+    @torch.no_grad()
+    def nearest_speaker(self, waveform: torch.Tensor) -> torch.Tensor:
+        """(B, T) waveforms, T a multiple of the hop -> (B,) the id of the speaker whose
+        ``speaker_means`` are nearest (Euclidean across the bands) to each utterance's own
+        mean frame (``active_mean``): a stand-in for a voice whose speaker is not known."""
+        if self.frame_norm != "speaker-mean":
+            raise ValueError(f"only frame_norm='speaker-mean' keeps speaker means, this "
+                             f"encoder has {self.frame_norm!r}")
+        own = active_mean(self.frames(waveform))  # (B, M)
+        return torch.cdist(own, self.speaker_means).argmin(dim=1)
 
 
 class SpectralHead(nn.Module):

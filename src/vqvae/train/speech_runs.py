@@ -192,10 +192,11 @@ def _read_input(model: SpeechVQVAE, run, in_wav) -> tuple[np.ndarray, float]:
     return np.clip(audio.wave * gain, -1.0, 1.0), gain
 
 
-def _source_speaker(model: SpeechVQVAE, run, in_wav, given: str | int | None
-                    ) -> str | int | None:
+def _source_speaker(model: SpeechVQVAE, run, in_wav, given: str | int | None,
+                    wave: np.ndarray) -> str | int | None:
     """The input's speaker where the encoder needs it (``frame_norm="speaker-mean"``):
-    ``given`` (a name or an id), else guessed from the file's name or folder; None where it is
+    ``given`` (a name or an id), else guessed from the file's name or folder, else the known
+    speaker whose long-term spectrum is nearest the file's (said on stderr); None where it is
     not needed."""
     c = model.config
     if c.frame_norm != "speaker-mean":
@@ -204,9 +205,12 @@ def _source_speaker(model: SpeechVQVAE, run, in_wav, given: str | int | None
         return given
     source = given or guess_speaker(Path(in_wav), c.speaker_names)
     if source is None:
-        raise UsageError(f"{in_wav}: whose voice is it? The encoder of {run} subtracts the "
-                         "speaker's long-term spectrum; pass --from, one of: "
-                         + ", ".join(c.speaker_names))
+        device = next(model.parameters()).device
+        x = torch.from_numpy(np.ascontiguousarray(wave, dtype=np.float32)).to(device)
+        source = c.speaker_names[int(model.nearest_speaker(x)[0])]
+        print(f"note: {in_wav}: its speaker is not in its name, so the encoder subtracts the "
+              f"long-term spectrum of the nearest known voice, {source} (choose with --from "
+              f"NAME, one of: {', '.join(c.speaker_names)})", file=sys.stderr)
     _check_speaker(run, c.speaker_names, source)
     return source
 
@@ -244,7 +248,7 @@ def reconstruct_wav(run: str | Path, in_wav: str | Path, out_wav: str | Path, *,
             raise UsageError(f"{in_wav}: whose voice is it? The model of {run} is conditioned "
                              f"on the speaker; pass one of: {', '.join(c.speaker_names)}")
     wave, gain = _read_input(model, run, in_wav)
-    source = _source_speaker(model, run, in_wav, speaker)
+    source = _source_speaker(model, run, in_wav, speaker, wave)
     return _decode(model, wave, gain, speaker, out_wav, temperature, seed, source)
 
 
@@ -254,8 +258,9 @@ def convert_wav(run: str | Path, in_wav: str | Path, speaker_name: str, out_wav:
     """Voice conversion: encode ``in_wav`` and decode its codes as ``speaker_name``.
 
     ``speaker_name`` must be one of the speakers the model was trained on; an unknown one
-    raises ``UsageError`` listing them.  ``source``: the input's speaker, needed (or guessed
-    from the file's name or folder) only by a model with ``frame_norm="speaker-mean"``.
+    raises ``UsageError`` listing them.  ``source``: the input's speaker, needed only by a
+    model with ``frame_norm="speaker-mean"``; by default guessed from the file's name or
+    folder, else the known voice nearest the file's (``SpeechVQVAE.nearest_speaker``).
     Input and output are handled as in ``reconstruct_wav``.
     """
     model = SpeechVQVAE.from_pretrained(run, map_location=device)
@@ -264,8 +269,8 @@ def convert_wav(run: str | Path, in_wav: str | Path, speaker_name: str, out_wav:
         raise UsageError(f"{run}: this model is not conditioned on speakers, so it cannot "
                          "convert voices")
     _check_speaker(run, names, speaker_name)
-    source = _source_speaker(model, run, in_wav, source)
     wave, gain = _read_input(model, run, in_wav)
+    source = _source_speaker(model, run, in_wav, source, wave)
     return _decode(model, wave, gain, speaker_name, out_wav, temperature, seed, source)
 
 
@@ -285,11 +290,12 @@ def encode_wav(run: str | Path, in_wav: str | Path, out_codes: str | Path, *,
                speaker: str | None = None, device: str = "cpu") -> tuple[Path, dict[str, Any]]:
     """``in_wav`` -> ``out_codes`` (.npy, (N,) int32 codes) and ``out_codes``.json: the rate,
     hop, length, level gain and speaker (``speaker``, else guessed) needed to decode it back.
-    A model with ``frame_norm="speaker-mean"`` needs that speaker to encode."""
+    A model with ``frame_norm="speaker-mean"`` needs that speaker to encode (else it takes the
+    nearest known voice, as ``convert_wav``)."""
     model = SpeechVQVAE.from_pretrained(run, map_location=device)
     c = model.config
-    source = _source_speaker(model, run, in_wav, speaker)
     wave, gain = _read_input(model, run, in_wav)
+    source = _source_speaker(model, run, in_wav, speaker, wave)
     codes = model.encode(torch.from_numpy(np.ascontiguousarray(wave)).to(device), source)[0]
     out = Path(out_codes)
     out.parent.mkdir(parents=True, exist_ok=True)
