@@ -107,7 +107,8 @@ class SpeechVQVAEConfig:
         head_residual: with ``frame_norm="speaker-mean"``, the spectral head predicts each
             frame minus its speaker's long-term mean, which is then added back: converted
             frames take the target's mean exactly, where otherwise the head has to learn it
-            from the speaker embedding (not the paper's).
+            from the speaker embedding (not the paper's; on FSDD it did not help conversion,
+            docs/BENCHMARKS.md section 6).
         embedding_dim: D, the quantiser's dimension.
         num_codes: K.
         beta: commitment weight.
