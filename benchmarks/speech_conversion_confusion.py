@@ -16,9 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from vqvae.eval.speech_eval import evaluate_speech
-from vqvae.eval.speech_probes import train_speaker_classifier
-from vqvae.speech_model import SpeechVQVAE
-from vqvae.train.speech_runs import SpeechRunConfig, load_speech_split
+from vqvae.train.speech_runs import load_for_evaluation
 
 
 def main() -> None:
@@ -28,13 +26,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     run = Path(args.run)
-    config = SpeechRunConfig.from_run(run)
-    model = SpeechVQVAE.from_pretrained(run)
-    train, test = load_speech_split(config, "train"), load_speech_split(config, "test")
+    model, train, test = load_for_evaluation(run)
     result = evaluate_speech(model, train, test, per_speaker=args.per_speaker, seed=args.seed)
-    # the judge of evaluate_speech, trained again the same way (deterministic, full batch)
-    judge = train_speaker_classifier([train.waveform(u) for u in range(len(train))],
-                                     train.speaker, model.config.sample_rate)
+    judge = result.speaker_judge
     own = np.array([int(test.speaker[u]) for u in result.utterances])
     targets = np.array(result.targets)
     said_recon = judge.predict(result.reconstructions)

@@ -21,8 +21,7 @@ from pathlib import Path
 import torch
 
 from vqvae.eval.speech_eval import evaluate_speech
-from vqvae.speech_model import SpeechVQVAE
-from vqvae.train.speech_runs import SpeechRunConfig, load_speech_split
+from vqvae.train.speech_runs import load_for_evaluation
 
 KEYS = ("source_guess_acc", "speaker_acc_reconstruction", "speaker_acc_converted_to_target",
         "speaker_acc_converted_still_source", "digit_acc_reconstruction",
@@ -36,11 +35,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     run = Path(args.run)
-    config = SpeechRunConfig.from_run(run)
-    model = SpeechVQVAE.from_pretrained(run)
+    model, train, test = load_for_evaluation(run)
     if model.config.frame_norm != "speaker-mean":
         parser.error(f"{run}: frame_norm is {model.config.frame_norm!r}, not 'speaker-mean'")
-    train, test = load_speech_split(config, "train"), load_speech_split(config, "test")
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True).stdout.strip()
     print(f"{run}, commit {commit}, {platform.processor() or platform.machine()}, "

@@ -78,6 +78,9 @@ def test_evaluation_can_guess_each_inputs_speaker_from_the_known_voices():
     guessed = evaluate_speech(model, train, test, per_speaker=2, guess_sources=True)
     assert "source_guess_acc" not in known.metrics
     assert guessed.metrics["source_guess_acc"] == 1.0
+    # the judge that scored the conversions comes back with them
+    assert (known.speaker_judge.accuracy(known.conversions, known.targets)
+            == known.metrics["speaker_acc_converted_to_target"])
     # right guesses encode as the truth does: the same audio
     assert all(np.array_equal(a, b) for a, b in zip(known.conversions, guessed.conversions,
                                                     strict=True))

@@ -33,6 +33,7 @@ from ..audio.corpus import SpeechCorpus
 from .speech import log_mel_distance
 from .speech_probes import (
     PhoneProbe,
+    UtteranceClassifier,
     code_phone_accuracy,
     train_digit_classifier,
     train_speaker_classifier,
@@ -49,6 +50,7 @@ class SpeechEvaluation:
     targets: list[int]  # the target speaker of each conversion
     reconstructions: list[np.ndarray] = field(repr=False)
     conversions: list[np.ndarray] = field(repr=False)
+    speaker_judge: UtteranceClassifier = field(repr=False)  # what scored the speakers
 
 
 @torch.no_grad()
@@ -160,7 +162,7 @@ def evaluate_speech(model, train: SpeechCorpus, test: SpeechCorpus, *, per_speak
         m["digit_acc_original"] = digit_judge.accuracy(originals, truth)
         m["digit_acc_reconstruction"] = digit_judge.accuracy(recon, truth)
         m["digit_acc_converted"] = digit_judge.accuracy(converted, truth)
-    return SpeechEvaluation(m, chosen, targets, recon, converted)
+    return SpeechEvaluation(m, chosen, targets, recon, converted, speaker_judge)
 
 
 @torch.no_grad()

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from ..audio import CropDataset, level_gain, load_speech_corpus, read_audio, write_audio
+from ..audio.corpus import SpeechCorpus
 from ..config import run_config_from_dict
 from ..data.errors import DataError
 from ..data.paths import codes_meta_path, read_codes_file
@@ -205,9 +206,7 @@ def _source_speaker(model: SpeechVQVAE, run, in_wav, given: str | int | None,
         return given
     source = given or guess_speaker(Path(in_wav), c.speaker_names)
     if source is None:
-        device = next(model.parameters()).device
-        x = torch.from_numpy(np.ascontiguousarray(wave, dtype=np.float32)).to(device)
-        source = c.speaker_names[int(model.nearest_speaker(x)[0])]
+        source = c.speaker_names[int(model.nearest_speaker(_as_input(model, wave))[0])]
         print(f"note: {in_wav}: its speaker is not in its name, so the encoder subtracts the "
               f"long-term spectrum of the nearest known voice, {source} (choose with --from "
               f"NAME, one of: {', '.join(c.speaker_names)})", file=sys.stderr)
@@ -215,10 +214,15 @@ def _source_speaker(model: SpeechVQVAE, run, in_wav, given: str | int | None,
     return source
 
 
-def _decode(model, wave, gain, speaker, out_wav, temperature, seed, source=None) -> Path:
+def _as_input(model: SpeechVQVAE, wave: np.ndarray) -> torch.Tensor:
+    """A waveform read by ``_read_input`` -> a (T,) float32 tensor on the model's device."""
     device = next(model.parameters()).device
-    x = torch.from_numpy(np.ascontiguousarray(wave, dtype=np.float32)).to(device)
-    generator = torch.Generator(device).manual_seed(seed)
+    return torch.from_numpy(np.ascontiguousarray(wave, dtype=np.float32)).to(device)
+
+
+def _decode(model, wave, gain, speaker, out_wav, temperature, seed, source=None) -> Path:
+    x = _as_input(model, wave)
+    generator = torch.Generator(x.device).manual_seed(seed)
     y = model.convert(x, speaker, source=source, temperature=temperature,
                       generator=generator)[0]
     return write_audio(out_wav, y.float().cpu().numpy() / gain, model.config.sample_rate)
@@ -296,7 +300,7 @@ def encode_wav(run: str | Path, in_wav: str | Path, out_codes: str | Path, *,
     c = model.config
     wave, gain = _read_input(model, run, in_wav)
     source = _source_speaker(model, run, in_wav, speaker, wave)
-    codes = model.encode(torch.from_numpy(np.ascontiguousarray(wave)).to(device), source)[0]
+    codes = model.encode(_as_input(model, wave), source)[0]
     out = Path(out_codes)
     out.parent.mkdir(parents=True, exist_ok=True)
     np.save(out, codes.cpu().numpy().astype(np.int32))
@@ -343,6 +347,17 @@ def decode_wav(run: str | Path, codes_path: str | Path, out_wav: str | Path, *,
     return write_audio(out_wav, y.float().cpu().numpy() / gain, c.sample_rate)
 
 
+def load_for_evaluation(run: str | Path, device: str = "cpu"
+                        ) -> tuple[SpeechVQVAE, SpeechCorpus, SpeechCorpus]:
+    """The model of ``run`` and its own data's train and test splits, as ``evaluate_speech``
+    takes them."""
+    model = SpeechVQVAE.from_pretrained(run, map_location=device)
+    config = SpeechRunConfig.from_run(Path(run))
+    with warnings.catch_warnings():
+        warnings.simplefilter("once")
+        return model, load_speech_split(config, "train"), load_speech_split(config, "test")
+
+
 def evaluate_speech_run(run: str | Path, *, per_speaker: int = 10, seed: int = 0,
                         examples: int = 3, temperature: float = 1.0,
                         device: str = "cpu") -> dict[str, float]:
@@ -354,11 +369,7 @@ def evaluate_speech_run(run: str | Path, *, per_speaker: int = 10, seed: int = 0
     from ..eval.speech_eval import evaluate_speech, phone_discovery
 
     run = Path(run)
-    config = SpeechRunConfig.from_run(run)
-    model = SpeechVQVAE.from_pretrained(run, map_location=device)
-    with warnings.catch_warnings():
-        warnings.simplefilter("once")
-        train, test = load_speech_split(config, "train"), load_speech_split(config, "test")
+    model, train, test = load_for_evaluation(run, device)
     metrics: dict[str, float] = {}
     rate = model.config.sample_rate
     if model.config.num_speakers >= 2 and per_speaker > 0:
@@ -376,7 +387,7 @@ def evaluate_speech_run(run: str | Path, *, per_speaker: int = 10, seed: int = 0
             write_audio(run / "eval_audio" / f"{stem}_reconstruction.wav", recon, rate)
             write_audio(run / "eval_audio" / f"{stem}_as_{names[target]}.wav", conv, rate)
     if test.phones is not None:
-        corpus = load_speech_split(config, "all")
+        corpus = load_speech_split(SpeechRunConfig.from_run(run), "all")
         probe = phone_discovery(model, corpus)
         metrics.update({
             "phone_acc": probe.accuracy, "phone_baseline": probe.baseline,
