@@ -2,10 +2,13 @@
 
     waveform (B, T) in [-1, 1] --AudioEncoder--> z_e (B, D, T / hop)
         --VectorQuantizer--> z_q (B, D, T / hop), indices (B, T / hop)
-        --WaveNet(previous samples; z_q local, speaker global)--> logits (B, 256, T)
+        --WaveNet(previous samples; z_q local, speaker global)--> outputs (B, O, T)
 
 The objective is eq. 3 of the paper: the cross-entropy of the 8-bit mu-law targets (nats per
-sample) plus the quantiser's codebook and beta-weighted commitment terms.  The decoder is told
+sample) plus the quantiser's codebook and beta-weighted commitment terms.  The WaveNet's
+outputs are 256 logits per sample (the paper's softmax) or, with
+``likelihood="logistic_mixture"``, a discretised mixture of logistics over the same 256
+classes (3 x ``logistic_mixtures`` outputs).  The decoder is told
 the speaker, so the codes are pushed to carry what the speaker does not explain (the content):
 ``convert`` encodes an utterance and decodes its codes with another speaker's embedding.
 With ``frontend="log-mel"`` the encoder reads log-mel frames instead of samples
@@ -53,7 +56,7 @@ from .nets.audio import (
     SpectralHead,
     reverse_gradient,
 )
-from .nets.wavenet import UPSAMPLING, WaveNet
+from .nets.wavenet import LIKELIHOODS, UPSAMPLING, WaveNet
 from .pretrained import Pretrained, check_field_types, config_from_dict
 from .quantize import VectorQuantizer
 
@@ -116,6 +119,10 @@ class SpeechVQVAEConfig:
         decay: EMA decay.
         init: codebook initialisation, ``"random"``, ``"kmeans"`` or ``"kmeans++"``.
         restart_after: steps after which an unused code is restarted; None: never.
+        likelihood: the WaveNet's distribution of a sample over the 256 mu-law classes:
+            ``"categorical"`` (a softmax, the paper's) or ``"logistic_mixture"`` (a discretised
+            mixture of logistics, ``nets.wavenet``).
+        logistic_mixtures: M, components of the mixture.
         residual_channels: R of the WaveNet.
         skip_channels: S of the WaveNet.
         layers: WaveNet layers per stack (dilations 1 .. 2 ** (layers - 1)).
@@ -146,6 +153,8 @@ class SpeechVQVAEConfig:
     decay: float = 0.99
     init: str = "kmeans"
     restart_after: int | None = 100
+    likelihood: str = "categorical"
+    logistic_mixtures: int = 10
     residual_channels: int = 32
     skip_channels: int = 64
     layers: int = 8
@@ -160,7 +169,7 @@ class SpeechVQVAEConfig:
         check_field_types(self)
         for name in ("sample_rate", "halvings", "n_mels", "encoder_channels", "embedding_dim",
                      "num_codes", "residual_channels", "skip_channels", "layers", "stacks",
-                     "speaker_dim"):
+                     "speaker_dim", "logistic_mixtures"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         c = self
@@ -196,6 +205,8 @@ class SpeechVQVAEConfig:
              f"init must be 'random', 'kmeans' or 'kmeans++', got {c.init!r}"),
             (c.restart_after is None or c.restart_after >= 1,
              f"restart_after must be None or >= 1, got {c.restart_after}"),
+            (c.likelihood in LIKELIHOODS,
+             f"likelihood must be one of {', '.join(LIKELIHOODS)}, got {c.likelihood!r}"),
             (c.upsample in UPSAMPLING,
              f"upsample must be one of {', '.join(UPSAMPLING)}, got {c.upsample!r}"),
             (c.level in LEVELS, f"level must be one of {', '.join(LEVELS)}, got {c.level!r}"),
@@ -255,7 +266,7 @@ def time_jitter(latents: torch.Tensor, p: float) -> torch.Tensor:
 class SpeechVQVAEOutput:
     """Result of ``SpeechVQVAE.forward``."""
 
-    logits: torch.Tensor  # (B, 256, T) of p(x_t | x_<t, z_q, speaker)
+    outputs: torch.Tensor  # (B, O, T) the WaveNet's, of p(x_t | x_<t, z_q, speaker)
     indices: torch.Tensor  # (B, T / hop)
     loss: torch.Tensor  # () recon + quantizer + spectral_weight * spectral + adversary loss
     recon_loss: torch.Tensor  # () cross-entropy of the mu-law targets, nats per sample
@@ -291,7 +302,7 @@ class SpeechVQVAE(Pretrained, nn.Module, name="SpeechVQVAE", config=SpeechVQVAEC
             c.residual_channels, c.skip_channels, c.layers, c.stacks,
             cond_dim=c.embedding_dim + (c.n_mels if c.condition == "codes+frames" else 0),
             hop=c.hop, upsample=c.upsample, num_speakers=c.num_speakers,
-            speaker_dim=c.speaker_dim,
+            speaker_dim=c.speaker_dim, likelihood=c.likelihood, mixtures=c.logistic_mixtures,
         )
         if c.spectral_weight > 0:
             self.spectral_frames = LogMelFrames(c.hop, c.sample_rate, c.n_mels)
@@ -365,9 +376,9 @@ class SpeechVQVAE(Pretrained, nn.Module, name="SpeechVQVAE", config=SpeechVQVAEC
             quantized = time_jitter(quantized, self.config.jitter)
         predicted = (self.predict_frames(quantized, speaker)  # (B, M, N)
                      if self.config.spectral_weight > 0 else None)
-        logits = self.decoder(targets, self.conditioning(quantized, speaker, predicted),
-                              speaker)
-        recon = F.cross_entropy(logits.float(), targets)
+        outputs = self.decoder(targets, self.conditioning(quantized, speaker, predicted),
+                               speaker)
+        recon = self.decoder.nll(outputs, targets).mean()
         loss, spectral = recon + q.loss, recon.new_zeros(())
         if predicted is not None:
             frames = self.spectral_frames(waveform.detach())  # (B, M, N)
@@ -381,7 +392,7 @@ class SpeechVQVAE(Pretrained, nn.Module, name="SpeechVQVAE", config=SpeechVQVAEC
             accuracy = (guess.detach().argmax(1) == truth).float().mean()
             loss = loss + adversary
         return SpeechVQVAEOutput(
-            logits=logits, indices=q.indices, loss=loss, recon_loss=recon,
+            outputs=outputs, indices=q.indices, loss=loss, recon_loss=recon,
             quantizer_loss=q.loss, spectral_loss=spectral, adversary_loss=adversary,
             adversary_accuracy=accuracy, commitment_loss=q.commitment_loss,
             codebook_loss=q.codebook_loss, perplexity=q.perplexity, usage=q.usage,
@@ -428,10 +439,8 @@ class SpeechVQVAE(Pretrained, nn.Module, name="SpeechVQVAE", config=SpeechVQVAEC
         targets = mu_law_encode(x)
         ids = self.speaker_ids(speaker, x.shape[0])
         q = self.quantizer.frozen(self._latents(x, ids))
-        logits = self.decoder(targets, self.conditioning(q.quantized, ids), ids)
-        t = waveform.shape[-1]
-        nll = F.cross_entropy(logits.float(), targets, reduction="none")[:, :t]
-        return nll.mean(-1)
+        outputs = self.decoder(targets, self.conditioning(q.quantized, ids), ids)
+        return self.decoder.nll(outputs, targets)[:, : waveform.shape[-1]].mean(-1)
 
     # ------------------------------------------------------------------ codes
     @torch.no_grad()

@@ -70,10 +70,10 @@ def test_forward_returns_the_losses_and_a_code_per_hop():
     x = _waves(2, 64)
     out = model(x, speaker=torch.tensor([0, 2]))
     assert isinstance(out, SpeechVQVAEOutput)
-    assert out.logits.shape == (2, 256, 64) and out.indices.shape == (2, 16)
+    assert out.outputs.shape == (2, 256, 64) and out.indices.shape == (2, 16)
     assert torch.allclose(out.loss, out.recon_loss + out.quantizer_loss)
     targets = mu_law_encode(x)  # the default targets
-    assert torch.allclose(out.recon_loss, torch.nn.functional.cross_entropy(out.logits, targets))
+    assert torch.allclose(out.recon_loss, torch.nn.functional.cross_entropy(out.outputs, targets))
     assert 1 <= out.perplexity.item() <= 16 and 0 < out.usage.item() <= 1
 
 
@@ -125,7 +125,7 @@ def test_save_and_load_give_the_same_model(tmp_path):
     loaded = SpeechVQVAE.from_pretrained(tmp_path / "m")
     assert loaded.config == model.config and not loaded.training
     x, spk = _waves(2, 32, seed=1), torch.tensor([1, 2])
-    assert torch.equal(loaded(x, speaker=spk).logits, model(x, speaker=spk).logits)
+    assert torch.equal(loaded(x, speaker=spk).outputs, model(x, speaker=spk).outputs)
     assert torch.equal(loaded.encode(x), model.encode(x))
     data = json.loads((tmp_path / "m" / "config.json").read_text())
     assert data["model"] == "SpeechVQVAE" and data["format_version"] == 1
@@ -169,6 +169,36 @@ def test_a_few_dozen_steps_on_a_synthetic_signal_lower_the_loss():
         losses.append(out.recon_loss.item())
     first, last = sum(losses[:5]) / 5, sum(losses[-5:]) / 5
     assert last < 0.85 * first, losses  # about 0.78 measured
+
+
+def test_a_logistic_mixture_decoder_learns_survives_saving_and_generates(tmp_path):
+    torch.manual_seed(0)
+    model = _tiny(likelihood="logistic_mixture", logistic_mixtures=4)
+    assert model.decoder.head[-1].out_channels == 12
+    x = torch.sin(torch.arange(4 * 128) * 0.3).reshape(4, 128) * 0.5
+    spk = torch.tensor([0, 1, 2, 0])
+    out = model(x, speaker=spk)
+    assert out.outputs.shape == (4, 12, 128)
+    torch.testing.assert_close(out.recon_loss,
+                               model.decoder.nll(out.outputs, mu_law_encode(x)).mean())
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    losses = []
+    for _ in range(25):
+        out = model(x, speaker=spk)
+        opt.zero_grad()
+        out.loss.backward()
+        opt.step()
+        losses.append(out.recon_loss.item())
+    assert losses[-1] < 0.85 * losses[0], losses  # 0.80 measured
+    model.eval()
+    model.save_pretrained(tmp_path / "m")
+    loaded = SpeechVQVAE.from_pretrained(tmp_path / "m")
+    assert loaded.config.likelihood == "logistic_mixture" and loaded.config.logistic_mixtures == 4
+    assert torch.equal(loaded(x, speaker=spk).outputs, model(x, speaker=spk).outputs)
+    wave = loaded.convert(x[:2], "bob", generator=torch.Generator().manual_seed(0))
+    assert wave.shape == (2, 128) and wave.abs().max() <= 1
+    with pytest.raises(ValueError, match="likelihood must be one of categorical"):
+        SpeechVQVAEConfig(likelihood="gaussian")
 
 
 @pytest.mark.parametrize("frame_norm", ["none", "mean-std", "smooth-mean", "speaker-mean"])
@@ -234,7 +264,7 @@ def test_conditioning_on_the_heads_frames_feeds_the_wavenet_what_the_head_predic
     z_q = model.quantizer.frozen(model.encoder(x)).quantized  # (B, D, N)
     predicted = model.spectral_head(z_q, spk)  # (B, M, N), never the input's own frames
     expected = model.decoder(mu_law_encode(x), torch.cat([z_q, predicted], 1), spk)
-    assert torch.allclose(out.logits, expected, atol=1e-6)
+    assert torch.allclose(out.outputs, expected, atol=1e-6)
     # the WaveNet's loss reaches the head through the frames it reads
     out.recon_loss.backward()
     assert all(p.grad is not None and p.grad.abs().sum() > 0
@@ -251,7 +281,7 @@ def test_conditioning_on_the_heads_frames_feeds_the_wavenet_what_the_head_predic
     model.save_pretrained(tmp_path / "m")
     loaded = SpeechVQVAE.from_pretrained(tmp_path / "m").eval()
     assert loaded.config.condition == "codes+frames"
-    assert torch.equal(loaded(x, speaker=spk).logits, out.logits)
+    assert torch.equal(loaded(x, speaker=spk).outputs, out.outputs)
     with pytest.raises(ValueError, match="condition='codes\\+frames' needs spectral_weight > 0"):
         SpeechVQVAEConfig(condition="codes+frames")
     with pytest.raises(ValueError, match="condition must be one of codes, codes\\+frames"):
@@ -278,7 +308,7 @@ def test_a_residual_head_moves_converted_frames_by_exactly_the_speakers_means(tm
     model.save_pretrained(tmp_path / "m")
     loaded = SpeechVQVAE.from_pretrained(tmp_path / "m").eval()
     assert loaded.config.head_residual
-    assert torch.equal(loaded(x, speaker=ann).logits, out.logits)
+    assert torch.equal(loaded(x, speaker=ann).outputs, out.outputs)
     with pytest.raises(ValueError, match="head_residual needs frame_norm='speaker-mean'"):
         SpeechVQVAEConfig(frontend="log-mel", spectral_weight=1.0, head_residual=True)
     with pytest.raises(ValueError, match="head_residual needs"):
@@ -377,6 +407,6 @@ def test_jitter_acts_in_training_only():
     torch.manual_seed(1)
     b = jittered(x, speaker=ids)
     assert torch.equal(a.indices, b.indices) and len(a.indices.unique()) > 1
-    assert not torch.allclose(b.logits, a.logits)
+    assert not torch.allclose(b.outputs, a.outputs)
     plain.eval(), jittered.eval()
-    torch.testing.assert_close(jittered(x, speaker=ids).logits, plain(x, speaker=ids).logits)
+    torch.testing.assert_close(jittered(x, speaker=ids).outputs, plain(x, speaker=ids).outputs)

@@ -19,13 +19,18 @@ from vqvae.nets.audio import (
     cosine_basis,
     normalise_frames,
 )
+from vqvae.nets.likelihood import LogisticMixtureLikelihood
 from vqvae.nets.wavenet import WaveNet, draw
 
 
-def _net(upsample="repeat", speakers=3, seed=0):
+def _net(upsample="repeat", speakers=3, seed=0, likelihood="categorical"):
     torch.manual_seed(seed)
     return WaveNet(6, 10, layers=3, stacks=2, cond_dim=5, hop=4, upsample=upsample,
-                   num_speakers=speakers, speaker_dim=3).double()
+                   num_speakers=speakers, speaker_dim=3, likelihood=likelihood,
+                   mixtures=3).double()
+
+
+LIKELIHOODS = ["categorical", "logistic_mixture"]
 
 
 # ---------------------------------------------------------------- encoder
@@ -232,9 +237,10 @@ def test_the_nearest_speaker_is_the_one_whose_long_term_spectrum_is_closest():
 
 
 # ---------------------------------------------------------------- WaveNet
+@pytest.mark.parametrize("likelihood", LIKELIHOODS)
 @pytest.mark.parametrize("upsample", ["repeat", "transposed"])
-def test_output_at_t_depends_only_on_the_receptive_field_before_t(upsample):
-    net = _net(upsample)
+def test_output_at_t_depends_only_on_the_receptive_field_before_t(upsample, likelihood):
+    net = _net(upsample, likelihood=likelihood)
     length = 24
     rf = net.receptive_field
     assert rf == 2 * (1 + 2 + 4) + 1
@@ -253,14 +259,15 @@ def test_output_at_t_depends_only_on_the_receptive_field_before_t(upsample):
             assert reach[t - rf] > 0
 
 
+@pytest.mark.parametrize("likelihood", LIKELIHOODS)
 @pytest.mark.parametrize("upsample", ["repeat", "transposed"])
-def test_cached_steps_give_the_teacher_forced_logits(upsample):
-    net = _net(upsample)
+def test_cached_steps_give_the_teacher_forced_logits(upsample, likelihood):
+    net = _net(upsample, likelihood=likelihood)
     length = 40  # beyond the receptive field (15): the queues wrap around
     samples = torch.randint(256, (3, length))
     codes = torch.randn(3, 5, length // 4, dtype=torch.double)
     speaker = torch.tensor([2, 0, 1])
-    expected = net(samples, codes, speaker)
+    expected = net.class_logits(net(samples, codes, speaker))
     state = net.incremental(codes, speaker)
     previous = torch.full((3,), 128)
     for t in range(length):
@@ -268,8 +275,9 @@ def test_cached_steps_give_the_teacher_forced_logits(upsample):
         previous = samples[:, t]
 
 
-def test_cached_and_recomputed_generation_draw_the_same_samples():
-    net = _net()
+@pytest.mark.parametrize("likelihood", LIKELIHOODS)
+def test_cached_and_recomputed_generation_draw_the_same_samples(likelihood):
+    net = _net(likelihood=likelihood)
     codes, speaker = torch.randn(2, 5, 10, dtype=torch.double), torch.tensor([1, 1])
     a = net.generate(codes, speaker, generator=torch.Generator().manual_seed(5), backend="torch")
     b = net.generate(codes, speaker, generator=torch.Generator().manual_seed(5), cache=False)
@@ -313,6 +321,51 @@ def test_conditioning_that_is_missing_or_not_wanted_is_refused():
     assert plain.generate(length=5, batch=2).shape == (2, 5)
 
 
+# ---------------------------------------------------------------- the logistic mixture
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10**6), mixtures=st.integers(1, 5), spread=st.floats(0.1, 4.0))
+def test_a_mixture_gives_every_class_a_probability_and_scores_targets_by_them(seed, mixtures,
+                                                                            spread):
+    net = WaveNet(4, 4, layers=1, stacks=1, likelihood="logistic_mixture", mixtures=mixtures)
+    g = torch.Generator().manual_seed(seed)
+    outputs = torch.randn(2, 3 * mixtures, 7, generator=g, dtype=torch.float64) * spread
+    targets = torch.randint(256, (2, 7), generator=g)
+    table = net.class_logits(outputs, chunk=3)  # chunks of 3 steps: 3 + 3 + 1
+    assert table.shape == (2, 256, 7)
+    torch.testing.assert_close(table.logsumexp(1), torch.zeros(2, 7, dtype=torch.float64),
+                               rtol=0, atol=1e-9)
+    nll = net.nll(outputs, targets)
+    torch.testing.assert_close(nll, -table.gather(1, targets[:, None])[:, 0], rtol=0, atol=1e-9)
+    # the same distribution as the image decoder's mixture, a class being a pixel value
+    image = LogisticMixtureLikelihood(mixtures).nll(outputs[:, :, None],
+                                                    targets[:, None, None] / 255 - 0.5)
+    torch.testing.assert_close(nll.sum(1).float(), image, rtol=1e-5, atol=1e-4)  # image: fp32
+
+
+def test_a_narrow_mixture_puts_its_mass_on_the_class_of_its_mean():
+    net = WaveNet(4, 4, layers=1, stacks=1, likelihood="logistic_mixture", mixtures=2)
+    outputs = torch.tensor([[5.0, -5.0,  # weights: the first component
+                             37 / 255 - 0.5, 0.3,  # means: class 37's value, then elsewhere
+                             -7.0, 0.0]])[..., None]  # log-scales: the narrowest allowed
+    probs = net.class_logits(outputs)[0, :, 0].exp()
+    # the narrowest logistic (scale e^-7) holds 79 % of its mass within its class's bin
+    # (+-2.15 scales), nearly all the rest in the two neighbours
+    assert probs.argmax() == 37 and probs[37] > 0.78
+    assert probs[36] + probs[37] + probs[38] > 0.99
+    assert net.nll(outputs, torch.tensor([[37]])).item() < 0.25
+
+
+def test_a_mixture_wavenet_has_3m_outputs_and_refuses_what_it_cannot_model():
+    net = WaveNet(4, 4, layers=2, stacks=1, likelihood="logistic_mixture", mixtures=4)
+    assert net(torch.randint(256, (1, 9))).shape == (1, 12, 9)
+    with pytest.raises(ValueError, match="likelihood must be one of categorical"):
+        WaveNet(4, 4, likelihood="gaussian")
+    with pytest.raises(ValueError, match="needs 256 classes and mixtures >= 1"):
+        WaveNet(4, 4, classes=64, likelihood="logistic_mixture")
+    with pytest.raises(ValueError, match="needs 256 classes and mixtures >= 1"):
+        WaveNet(4, 4, likelihood="logistic_mixture", mixtures=0)
+
+
 # ---------------------------------------------------------------- drawing
 def test_draw_follows_the_softmax_and_never_draws_an_impossible_class():
     logits = torch.tensor([[0.0, float("-inf"), 1.0, 2.0, float("-inf")]])
@@ -339,12 +392,14 @@ def test_compiled_draw_picks_the_same_classes_as_the_torch_draw():
 
 
 # ---------------------------------------------------------------- the compiled loop
+@pytest.mark.parametrize("likelihood", LIKELIHOODS)
 @pytest.mark.parametrize("upsample", ["repeat", "transposed"])
 @pytest.mark.parametrize("batch", [1, 3])
-def test_compiled_steps_give_the_teacher_forced_and_cached_logits(upsample, batch, monkeypatch):
+def test_compiled_steps_give_the_teacher_forced_and_cached_logits(upsample, batch, likelihood,
+                                                                  monkeypatch):
     pytest.importorskip("numba")
     monkeypatch.setattr(wavenet_fast, "_CHUNK", 8)  # several chunks of two codes
-    net = _net(upsample)
+    net = _net(upsample, likelihood=likelihood)
     length = 38  # beyond the receptive field (15), not a whole number of codes
     samples = torch.randint(256, (batch, length))
     codes = torch.randn(batch, 5, 10, dtype=torch.double)
@@ -352,8 +407,8 @@ def test_compiled_steps_give_the_teacher_forced_and_cached_logits(upsample, batc
     out, logits = wavenet_fast.run(net, codes, speaker, batch, length, forced=samples,
                                    keep_logits=True)
     assert torch.equal(out, samples) and logits.shape == (batch, 256, length)
-    expected = net(F.pad(samples, (0, 2), value=128), codes, speaker)[..., :length]
-    torch.testing.assert_close(logits, expected, rtol=0, atol=1e-10)
+    expected = net.class_logits(net(F.pad(samples, (0, 2), value=128), codes, speaker))
+    torch.testing.assert_close(logits, expected[..., :length], rtol=0, atol=1e-10)
     state = net.incremental(codes, speaker)
     previous = torch.full((batch,), 128)
     for t in range(length):
@@ -361,20 +416,22 @@ def test_compiled_steps_give_the_teacher_forced_and_cached_logits(upsample, batc
         previous = samples[:, t]
 
 
-def test_compiled_steps_of_a_float32_net_without_conditioning_match_it():
+@pytest.mark.parametrize("likelihood", LIKELIHOODS)
+def test_compiled_steps_of_a_float32_net_without_conditioning_match_it(likelihood):
     pytest.importorskip("numba")
     torch.manual_seed(1)
-    net = WaveNet(4, 6, layers=1, stacks=1)  # one layer: no residual output
+    net = WaveNet(4, 6, layers=1, stacks=1, likelihood=likelihood)  # no residual output
     samples = torch.randint(256, (2, 9))
     _, logits = wavenet_fast.run(net, None, None, 2, 9, forced=samples, keep_logits=True)
     assert logits.dtype == torch.float32
-    torch.testing.assert_close(logits, net(samples), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(logits, net.class_logits(net(samples)), rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("likelihood", LIKELIHOODS)
 @pytest.mark.parametrize("batch", [1, 3])
-def test_compiled_and_torch_generation_draw_the_same_samples(batch):
+def test_compiled_and_torch_generation_draw_the_same_samples(batch, likelihood):
     pytest.importorskip("numba")
-    net = _net("transposed")
+    net = _net("transposed", likelihood=likelihood)
     codes = torch.randn(batch, 5, 9, dtype=torch.double)
     speaker = torch.tensor([1, 2, 0][:batch])
     for temperature in (1.0, 0.7):

@@ -56,6 +56,30 @@ def to_bins(images: torch.Tensor) -> torch.Tensor:
     return ((images.float() + 0.5) * (NUM_BINS - 1)).round().long().clamp_(0, NUM_BINS - 1)
 
 
+def logistic_mixture_log_prob(logits: torch.Tensor, means: torch.Tensor,
+                              log_scales: torch.Tensor, bins: torch.Tensor, *,
+                              dim: int) -> torch.Tensor:
+    """log p(bin) under discretised mixtures of logistics over the 256 bins of [-0.5, 0.5].
+
+    ``logits``, ``means`` and ``log_scales`` (already clamped) hold the M components along
+    ``dim``; ``bins`` (int64 in [0, 255]) broadcasts against them with size 1 along ``dim``.
+    Bin v covers [v / 255 - 0.5 -+ 1 / 510]; bins 0 and 255 extend to -inf and +inf.  Returns
+    the broadcast shape without ``dim``, in the dtype of ``means``.
+    """
+    x = bins.to(means.dtype) / (NUM_BINS - 1) - 0.5  # the bin's value, as ``pixel_values``
+    inv_scale = torch.exp(-log_scales)
+    a = (x + HALF_BIN - means) * inv_scale  # upper edge of the bin, standardised
+    b = (x - HALF_BIN - means) * inv_scale  # lower edge
+    # log(sigmoid(a) - sigmoid(b)) = a + log(1 - e^(b - a)) - softplus(a) - softplus(b)
+    middle = (a + torch.log(-torch.expm1(-2 * HALF_BIN * inv_scale))
+              - F.softplus(a) - F.softplus(b))
+    log_lowest = -F.softplus(-a)  # log sigmoid(a): bin 0 extends to -inf
+    log_highest = -F.softplus(b)  # log(1 - sigmoid(b)): bin 255 extends to +inf
+    log_comp = torch.where(bins == 0, log_lowest,
+                           torch.where(bins == NUM_BINS - 1, log_highest, middle))
+    return torch.logsumexp(torch.log_softmax(logits, dim=dim) + log_comp, dim=dim)
+
+
 class Likelihood:
     """Base class: the interface every decoder likelihood implements."""
 
@@ -296,18 +320,7 @@ class LogisticMixtureLikelihood(Likelihood):
         self._check(output, images)
         logits, means, log_scales = self.parameters_of(output)
         bins = to_bins(images).unsqueeze(2)  # (B, C, 1, H, W)
-        x = pixel_values(images.device)[bins]
-        inv_scale = torch.exp(-log_scales)
-        a = (x + HALF_BIN - means) * inv_scale  # upper edge of the bin, standardised
-        b = (x - HALF_BIN - means) * inv_scale  # lower edge
-        # log(sigmoid(a) - sigmoid(b)) = a + log(1 - e^(b - a)) - softplus(a) - softplus(b)
-        middle = (a + torch.log(-torch.expm1(-2 * HALF_BIN * inv_scale))
-                  - F.softplus(a) - F.softplus(b))
-        log_lowest = -F.softplus(-a)  # log sigmoid(a): bin 0 extends to -inf
-        log_highest = -F.softplus(b)  # log(1 - sigmoid(b)): bin 255 extends to +inf
-        log_comp = torch.where(bins == 0, log_lowest,
-                               torch.where(bins == NUM_BINS - 1, log_highest, middle))
-        logp = torch.logsumexp(torch.log_softmax(logits, dim=2) + log_comp, dim=2)  # (B, C, H, W)
+        logp = logistic_mixture_log_prob(logits, means, log_scales, bins, dim=2)  # (B, C, H, W)
         return -logp.flatten(1).sum(1)
 
     def mean(self, output: torch.Tensor) -> torch.Tensor:

@@ -3,7 +3,9 @@
     previous samples (B, T) mu-law classes --shift right, embed--> (B, R, T)
         --L layers: dilated causal conv (window 2), + local and global conditioning,
           tanh * sigmoid gate, 1x1 residual and 1x1 skip outputs--> skips summed (B, S, T)
-        --ReLU, 1x1, ReLU, 1x1--> logits (B, Q, T) over the Q = 256 mu-law classes
+        --ReLU, 1x1, ReLU, 1x1--> outputs (B, O, T): logits over the Q = 256 mu-law classes
+          (O = Q, ``likelihood="categorical"``, the paper's) or the parameters of a
+          discretised mixture of M logistics over them (O = 3 M, ``"logistic_mixture"``)
 
 * Dilations 1, 2, ..., 2^(layers-1), repeated ``stacks`` times.  The logits at t depend on the
   samples t - receptive_field .. t - 1, with receptive_field = sum(dilations) + 1 (teacher
@@ -14,6 +16,14 @@
   adds them to the gate's input.  With repetition the 1x1 convs run at the code rate (they
   commute with repetition), hop times less work.
 * Global conditioning: a learned speaker embedding, projected per layer, added to every gate.
+* The likelihood of a sample: a 256-way softmax (the paper's), or a discretised mixture of M
+  logistics (PixelCNN++, Salimans et al. 2017; Parallel WaveNet) over the same 256 mu-law
+  classes: the companded value of class c is c / 255 - 0.5 in the units of
+  ``nets.likelihood``, each class a bin of width 1 / 255, the outer two open-ended.  Its
+  3 M outputs (weights, means, log-scales) replace 256 logits, and neighbouring classes share
+  probability, so the bits per sample of the two compare directly.  ``nll`` scores targets
+  from the outputs; ``class_logits`` gives the log-probability of every class, which
+  generation draws from as it draws from the softmax's logits.
 
 ``generate`` draws samples one at a time for a whole batch.  With ``cache=True`` (the fast
 WaveNet of Paine et al. 2016) every layer keeps a queue of its last ``dilation`` inputs'
@@ -42,8 +52,10 @@ from torch import nn
 
 from ..audio.mu_law import MU_LAW_CLASSES, SILENCE_CLASS
 from . import wavenet_fast
+from .likelihood import MAX_LOG_SCALE, MIN_LOG_SCALE, NUM_BINS, logistic_mixture_log_prob
 
 UPSAMPLING = ("repeat", "transposed")
+LIKELIHOODS = ("categorical", "logistic_mixture")
 BACKENDS = ("auto", "numba", "torch")
 
 
@@ -88,18 +100,31 @@ class WaveNet(nn.Module):
         upsample: "repeat" or "transposed" (see the module docstring).
         num_speakers: speakers of the global conditioning (0: none).
         speaker_dim: size of the speaker embedding.
-        classes: Q, the output classes (256 for 8-bit mu-law).
+        classes: Q, the sample classes (256 for 8-bit mu-law).
+        likelihood: ``"categorical"`` (Q logits) or ``"logistic_mixture"`` (3 ``mixtures``
+            outputs; needs Q = 256), see the module docstring.
+        mixtures: M, components of the logistic mixture.
     """
 
     def __init__(self, residual_channels: int = 32, skip_channels: int = 64, layers: int = 8,
                  stacks: int = 2, *, cond_dim: int = 0, hop: int = 64, upsample: str = "repeat",
                  num_speakers: int = 0, speaker_dim: int = 16,
-                 classes: int = MU_LAW_CLASSES) -> None:
+                 classes: int = MU_LAW_CLASSES, likelihood: str = "categorical",
+                 mixtures: int = 10) -> None:
         super().__init__()
         if upsample not in UPSAMPLING:
             raise ValueError(f"upsample must be one of {', '.join(UPSAMPLING)}, got {upsample!r}")
+        if likelihood not in LIKELIHOODS:
+            raise ValueError(f"likelihood must be one of {', '.join(LIKELIHOODS)}, "
+                             f"got {likelihood!r}")
+        if likelihood == "logistic_mixture" and (classes != NUM_BINS or mixtures < 1):
+            raise ValueError(f"a logistic mixture needs {NUM_BINS} classes and mixtures >= 1, "
+                             f"got {classes} and {mixtures}")
         r, s = residual_channels, skip_channels
         self.classes, self.residual_channels, self.hop = classes, r, hop
+        self.likelihood = likelihood
+        self.mixtures = mixtures if likelihood == "logistic_mixture" else 0
+        outputs = 3 * mixtures if self.mixtures else classes
         self.cond_dim, self.num_speakers = cond_dim, num_speakers
         self.dilations = [2**i for i in range(layers)] * stacks
         n = len(self.dilations)
@@ -114,7 +139,7 @@ class WaveNet(nn.Module):
         self.speaker = nn.Embedding(num_speakers, speaker_dim) if num_speakers else None
         self.speaker_proj = nn.Linear(speaker_dim, n * 2 * r, bias=False) if num_speakers else None
         self.head = nn.Sequential(nn.ReLU(), nn.Conv1d(s, s, 1), nn.ReLU(),
-                                  nn.Conv1d(s, classes, 1))
+                                  nn.Conv1d(s, outputs, 1))
 
     @property
     def receptive_field(self) -> int:
@@ -152,10 +177,41 @@ class WaveNet(nn.Module):
             static = static + self.global_conditioning(speaker)
         return static
 
+    # ----------------------------------------------------------------- likelihood
+    def mixture_parameters(self, outputs: torch.Tensor
+                           ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(B, 3 M, T) outputs -> logits, means, clamped log-scales, each (B, M, T), fp32
+        (fp64 for an fp64 network)."""
+        wide = torch.float64 if outputs.dtype == torch.float64 else torch.float32
+        params = outputs.to(wide).unflatten(1, (3, self.mixtures))
+        return params[:, 0], params[:, 1], params[:, 2].clamp(MIN_LOG_SCALE, MAX_LOG_SCALE)
+
+    def nll(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """(B, O, T) outputs, (B, T) target classes -> (B, T) -log p(target) in nats (fp32,
+        or fp64 for an fp64 network)."""
+        if not self.mixtures:
+            wide = torch.float64 if outputs.dtype == torch.float64 else torch.float32
+            return F.cross_entropy(outputs.to(wide), targets, reduction="none")
+        logits, means, log_scales = self.mixture_parameters(outputs)
+        return -logistic_mixture_log_prob(logits, means, log_scales, targets[:, None], dim=1)
+
+    def class_logits(self, outputs: torch.Tensor, chunk: int = 256) -> torch.Tensor:
+        """(B, O, T) outputs -> (B, Q, T) logits over the classes: the outputs themselves
+        (categorical), or each class's log-probability under the mixture (fp32, computed
+        ``chunk`` steps at a time to bound the (B, M, Q, chunk) work space)."""
+        if not self.mixtures:
+            return outputs
+        logits, means, log_scales = (p.unsqueeze(2) for p in self.mixture_parameters(outputs))
+        bins = torch.arange(self.classes, device=outputs.device)[:, None]  # (Q, 1)
+        return torch.cat([
+            logistic_mixture_log_prob(logits[..., i : i + chunk], means[..., i : i + chunk],
+                                      log_scales[..., i : i + chunk], bins, dim=1)
+            for i in range(0, outputs.shape[-1], chunk)], dim=-1)
+
     # ----------------------------------------------------------------- teacher forcing
     def forward(self, samples: torch.Tensor, codes: torch.Tensor | None = None,
                 speaker: torch.Tensor | None = None) -> torch.Tensor:
-        """Logits of every sample given the previous ones (teacher forcing).
+        """Outputs for every sample given the previous ones (teacher forcing).
 
         Args:
             samples: (B, T) mu-law classes, or (B, Q, T) a distribution over them (one-hot,
@@ -163,7 +219,8 @@ class WaveNet(nn.Module):
             codes: (B, D, N) local conditioning with N hop == T (None without it).
             speaker: (B,) speaker ids (None without global conditioning).
 
-        Returns (B, Q, T) logits; position t depends on samples[..., :t] only.
+        Returns (B, O, T) outputs (``nll`` and ``class_logits`` read them): logits (O = Q)
+        or mixture parameters (O = 3 M); position t depends on samples[..., :t] only.
         """
         self._check(codes, speaker)
         if samples.dim() == 2:
@@ -267,7 +324,7 @@ class WaveNet(nn.Module):
         if window.shape[1] < end - start:  # past the requested length: more filler
             window = F.pad(window, (0, end - start - window.shape[1]), value=SILENCE_CLASS)
         local = None if codes is None else codes[:, :, start // hop : end // hop]
-        return self(window, local, speaker)[:, :, t - start]
+        return self.class_logits(self(window, local, speaker)[:, :, t - start, None])[..., 0]
 
 
 class IncrementalWaveNet:
@@ -310,7 +367,8 @@ class IncrementalWaveNet:
 
     @torch.no_grad()
     def step(self, previous: torch.Tensor) -> torch.Tensor:
-        """previous (B,) the class of sample t - 1 (silence at t = 0) -> (B, Q) logits of t."""
+        """previous (B,) the class of sample t - 1 (silence at t = 0) -> (B, Q) logits of t
+        over the classes (``WaveNet.class_logits``)."""
         net, t, r = self.net, self.t, self.net.residual_channels
         if self.codes is not None:
             j, k = divmod(t, net.hop)
@@ -331,4 +389,4 @@ class IncrementalWaveNet:
                 w_res, b_res = self.w_res[i]
                 x = torch.addmm(x, z, w_res).add_(b_res)
         self.t += 1
-        return net.head(skips.unsqueeze(-1))[..., 0]
+        return net.class_logits(net.head(skips.unsqueeze(-1)))[..., 0]

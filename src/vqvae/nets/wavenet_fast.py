@@ -12,7 +12,9 @@ model), sets its speed.  Here torch computes once what does not depend on the sa
 and one compiled function runs every step of a chunk for every utterance, the same maths as
 ``IncrementalWaveNet.step``: per layer h = W_now x + queue[t % d] + bias, the queue slot then
 takes W_past x, z = tanh(h[:R]) sigmoid(h[R:]), skips += W_skip z, x += W_res z + b_res (not
-after the last layer); then the head (ReLU, 1x1, ReLU, 1x1) and the draw.
+after the last layer); then the head (ReLU, 1x1, ReLU, 1x1), for a logistic-mixture WaveNet
+the log-probability of every class under the mixture (as ``WaveNet.class_logits``, in float64),
+and the draw.
 
 The draw is the inverse CDF of softmax(logits / temperature) in float64 at a uniform number
 that the caller drew beforehand (``WaveNet.generate`` draws them with its generator), exactly
@@ -29,6 +31,7 @@ import torch
 from torch import nn
 
 from ..audio.mu_law import SILENCE_CLASS
+from .likelihood import MAX_LOG_SCALE, MIN_LOG_SCALE
 
 try:
     import numba
@@ -65,6 +68,46 @@ def _inverse_cdf(logits, uniform, temperature, e):
     return q - 1  # not reached unless the logits are NaN
 
 
+def _softplus(v):
+    return max(v, 0.0) + np.log1p(np.exp(-abs(v)))
+
+
+def _mixture_log_probs(params, out, comp):
+    """out (Q,) the log-probability of every class under the discretised mixture of M
+    logistics whose weights, means and log-scales are params[:M], [M:2M], [2M:3M] (as
+    ``WaveNet.class_logits``); ``comp`` (M,) float64 room to work in."""
+    m_count, q = comp.shape[0], out.shape[0]
+    half = 0.5 / (q - 1)
+    top = -np.inf
+    for m in range(m_count):
+        top = max(top, np.float64(params[m]))
+    total = 0.0
+    for m in range(m_count):
+        total += np.exp(np.float64(params[m]) - top)
+    log_norm = top + np.log(total)
+    for c in range(q):
+        x = c / (q - 1) - 0.5
+        best = -np.inf
+        for m in range(m_count):
+            log_scale = min(max(np.float64(params[2 * m_count + m]), MIN_LOG_SCALE),
+                            MAX_LOG_SCALE)
+            inv = np.exp(-log_scale)
+            a = (x + half - params[m_count + m]) * inv
+            b = (x - half - params[m_count + m]) * inv
+            if c == 0:
+                lc = -_softplus(-a)
+            elif c == q - 1:
+                lc = -_softplus(b)
+            else:
+                lc = a + np.log(-np.expm1(-2 * half * inv)) - _softplus(a) - _softplus(b)
+            comp[m] = params[m] - log_norm + lc
+            best = max(best, comp[m])
+        acc = 0.0
+        for m in range(m_count):
+            acc += np.exp(comp[m] - best)
+        out[c] = best + np.log(acc)
+
+
 def _add_product(out, v, m, relu):
     """out (O,) += v (C,) @ m (C, O), with relu(v) if ``relu``; row by row, so the inner loop
     runs over contiguous memory."""
@@ -77,22 +120,26 @@ def _add_product(out, v, m, relu):
 
 
 def _steps(prev, t0, n, bias, block, base, queues, offsets, dilations, embed, w_now, w_past,
-           w_skip, b_skip, w_res, b_res, w1, b1, w2, b2, uniforms, temperature, forced,
-           use_forced, out, logits_out, keep_logits):
+           w_skip, b_skip, w_res, b_res, w1, b1, w2, b2, mixtures, uniforms, temperature,
+           forced, use_forced, out, logits_out, keep_logits):
     """Steps t0 .. t0 + n - 1 of every utterance b; prev[b] (in, out) the class before t0.
 
     bias (B, nb, L, 2R): step t reads row t // block - base.  queues (B, sum of dilations, 2R):
-    layer i's slots start at offsets[i].  uniforms, forced, out: (B, n); logits_out (B, n, Q).
+    layer i's slots start at offsets[i].  mixtures: M of a logistic-mixture head (its 3 M
+    outputs become Q class log-probabilities), 0 for Q logits.  uniforms, forced, out: (B, n);
+    logits_out (B, n, Q).
     """
     batch = prev.shape[0]
     r, layers = embed.shape[1], w_now.shape[0]
-    s, q = w1.shape[0], w2.shape[1]
+    s, o_count, q = w1.shape[0], w2.shape[1], embed.shape[0]
     x = np.empty(r, embed.dtype)
     h = np.empty(2 * r, embed.dtype)
     z = np.empty(r, embed.dtype)
     skips = np.empty(s, embed.dtype)
     hidden = np.empty(s, embed.dtype)
-    logits = np.empty(q, embed.dtype)
+    outputs = np.empty(o_count, embed.dtype)
+    table = np.empty(q, np.float64)  # the logits over the classes
+    comp = np.empty(max(mixtures, 1), np.float64)
     e = np.empty(q, np.float64)
     for b in range(batch):
         cls = prev[b]
@@ -122,20 +169,26 @@ def _steps(prev, t0, n, bias, block, base, queues, offsets, dilations, embed, w_
             # the head: ReLU, 1x1, ReLU, 1x1
             hidden[:] = b1
             _add_product(hidden, skips, w1, True)
-            logits[:] = b2
-            _add_product(logits, hidden, w2, True)
+            outputs[:] = b2
+            _add_product(outputs, hidden, w2, True)
+            if mixtures:
+                _mixture_log_probs(outputs, table, comp)
+            else:
+                table[:] = outputs  # exact: float32 -> float64
             if keep_logits:
-                logits_out[b, k] = logits
+                logits_out[b, k] = table
             if use_forced:
                 cls = forced[b, k]
             else:
-                cls = _inverse_cdf(logits, uniforms[b, k], temperature, e)
+                cls = _inverse_cdf(table, uniforms[b, k], temperature, e)
             out[b, k] = cls
         prev[b] = cls
 
 
 if numba is not None:  # compiled on first use, then kept on disk (cache=True)
     _inverse_cdf = numba.njit(cache=True, nogil=True)(_inverse_cdf)
+    _softplus = numba.njit(cache=True, nogil=True)(_softplus)
+    _mixture_log_probs = numba.njit(cache=True, nogil=True)(_mixture_log_probs)
     _add_product = numba.njit(cache=True, nogil=True)(_add_product)
     _kernel = numba.njit(cache=True, nogil=True)(_steps)
 else:
@@ -152,7 +205,7 @@ def _matrices(convs, tap: int, dtype: torch.dtype) -> np.ndarray:
 
 
 def _weights(net, dtype: torch.dtype) -> tuple[np.ndarray, ...]:
-    """The arguments embed .. b2 of ``_steps``."""
+    """The arguments embed .. mixtures of ``_steps``."""
     head = list(net.head)
     assert [type(m) for m in head] == [nn.ReLU, nn.Conv1d, nn.ReLU, nn.Conv1d], net.head
     r = net.residual_channels
@@ -167,7 +220,8 @@ def _weights(net, dtype: torch.dtype) -> tuple[np.ndarray, ...]:
             _array(torch.stack(res_w), dtype),  # (L - 1, R, R)
             _array(torch.stack(res_b), dtype),  # (L - 1, R)
             _matrices(head[1:2], 0, dtype)[0], _array(head[1].bias, dtype),  # (S, S), (S,)
-            _matrices(head[3:4], 0, dtype)[0], _array(head[3].bias, dtype))  # (S, Q), (Q,)
+            _matrices(head[3:4], 0, dtype)[0], _array(head[3].bias, dtype),  # (S, O), (O,)
+            net.mixtures)
 
 
 @torch.inference_mode()
@@ -183,7 +237,7 @@ def run(net, codes: torch.Tensor | None, speaker: torch.Tensor | None, batch: in
         temperature: divides the logits before the softmax.
         forced: (B, length) classes to feed instead of drawing (teacher forcing, for tests);
             exactly one of ``uniforms`` and ``forced``.
-        keep_logits: also return the logits.
+        keep_logits: also return the logits over the classes (``WaveNet.class_logits``).
 
     Returns (B, length) classes (drawn, or ``forced``) and (B, Q, length) logits or None.
     """
