@@ -11,6 +11,7 @@ from vqvae.eval.speech import (
     train_digit_classifier,
     train_speaker_classifier,
 )
+from vqvae.eval.speech_probes import FEATURE_GROUPS, utterance_features
 
 RATE = 8000
 
@@ -128,6 +129,28 @@ def test_digit_classifier_recognises_held_out_digits_by_envelope(train_test):
     (waves, _, digits), (test_waves, _, test_digits) = train_test
     classifier = train_digit_classifier(waves, digits, RATE)
     assert classifier.accuracy(test_waves, test_digits) >= 0.9
+
+
+def test_the_judges_read_their_features_in_named_groups_and_no_one_group_decides(train_test):
+    (waves, _, digits), (test_waves, _, test_digits) = train_test
+    classifier = train_digit_classifier(waves, digits, RATE)
+    feats = utterance_features(test_waves, RATE)
+    torch.testing.assert_close(classifier.logits_of_features(feats), classifier.logits(test_waves))
+    width = feats.shape[1] // len(FEATURE_GROUPS)
+    assert width * len(FEATURE_GROUPS) == feats.shape[1]
+    order = np.random.default_rng(0).permutation(len(test_waves))
+
+    def swapped(groups):  # accuracy with these groups taken from other utterances
+        out = feats.copy()
+        for g in groups:
+            cols = slice(FEATURE_GROUPS.index(g) * width, (FEATURE_GROUPS.index(g) + 1) * width)
+            out[:, cols] = feats[order, cols]
+        said = classifier.classes[classifier.logits_of_features(out).argmax(1).numpy()]
+        return np.mean(said == test_digits)
+
+    # the envelopes show in every group but the mean spectrum; the judge reads them together
+    assert all(swapped([g]) >= 0.8 for g in FEATURE_GROUPS)
+    assert swapped(FEATURE_GROUPS[1:]) < 0.6  # 0.5 measured
 
 
 def test_classifiers_trained_on_shuffled_labels_are_near_chance(train_test):

@@ -81,6 +81,7 @@ def test_evaluation_can_guess_each_inputs_speaker_from_the_known_voices():
     # the judge that scored the conversions comes back with them
     assert (known.speaker_judge.accuracy(known.conversions, known.targets)
             == known.metrics["speaker_acc_converted_to_target"])
+    assert known.digit_judge is None  # these utterances have no digit labels
     # right guesses encode as the truth does: the same audio
     assert all(np.array_equal(a, b) for a, b in zip(known.conversions, guessed.conversions,
                                                     strict=True))

@@ -51,6 +51,7 @@ class SpeechEvaluation:
     reconstructions: list[np.ndarray] = field(repr=False)
     conversions: list[np.ndarray] = field(repr=False)
     speaker_judge: UtteranceClassifier = field(repr=False)  # what scored the speakers
+    digit_judge: UtteranceClassifier | None = field(repr=False)  # the digits (None: no labels)
 
 
 @torch.no_grad()
@@ -131,6 +132,7 @@ def evaluate_speech(model, train: SpeechCorpus, test: SpeechCorpus, *, per_speak
     train_waves = [train.waveform(u) for u in range(len(train))]
     speaker_judge = train_speaker_classifier(train_waves, train.speaker, rate)
     digits = "digit" in test.labels and "digit" in train.labels
+    digit_judge = None
     if digits:
         say("training the digit classifier")
         digit_judge = train_digit_classifier(train_waves, train.labels["digit"], rate)
@@ -162,7 +164,7 @@ def evaluate_speech(model, train: SpeechCorpus, test: SpeechCorpus, *, per_speak
         m["digit_acc_original"] = digit_judge.accuracy(originals, truth)
         m["digit_acc_reconstruction"] = digit_judge.accuracy(recon, truth)
         m["digit_acc_converted"] = digit_judge.accuracy(converted, truth)
-    return SpeechEvaluation(m, chosen, targets, recon, converted, speaker_judge)
+    return SpeechEvaluation(m, chosen, targets, recon, converted, speaker_judge, digit_judge)
 
 
 @torch.no_grad()

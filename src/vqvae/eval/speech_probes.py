@@ -28,6 +28,9 @@ from ..audio.spectrogram import log_mel_spectrogram
 
 N_MELS = 32  # mel bands of the features
 TIME_PARTS = 3  # the utterance is cut into this many equal parts for the coarse time shape
+# what ``spectral_features`` holds, n_mels values each, in this order
+FEATURE_GROUPS = ("mean", "deviation", "change mean", "change deviation", "first third",
+                  "second third", "last third")
 
 
 def spectral_features(wave, sample_rate: int, *, n_mels: int = N_MELS) -> np.ndarray:
@@ -58,9 +61,12 @@ class UtteranceClassifier:
 
     def logits(self, waves: Sequence) -> torch.Tensor:
         """(N, C) class scores of N waveforms at ``sample_rate``."""
-        x = _standardised(_features(waves, self.sample_rate), self.mean, self.std)
+        return self.logits_of_features(utterance_features(waves, self.sample_rate))
+
+    def logits_of_features(self, feats: np.ndarray) -> torch.Tensor:
+        """(N, F) ``utterance_features`` -> (N, C) class scores."""
         with torch.no_grad():
-            return self.linear(x)
+            return self.linear(_standardised(feats, self.mean, self.std))
 
     def predict(self, waves: Sequence) -> np.ndarray:
         """(N,) the most likely label of each waveform."""
@@ -92,7 +98,7 @@ def train_utterance_classifier(waves: Sequence, labels: Sequence, sample_rate: i
     classes, targets = np.unique(labels, return_inverse=True)
     if len(classes) < 2:
         raise ValueError(f"a classifier needs at least 2 distinct labels, got {list(classes)}")
-    feats = _features(waves, sample_rate)
+    feats = utterance_features(waves, sample_rate)
     mean, std = feats.mean(axis=0), feats.std(axis=0) + 1e-6
     x = _standardised(feats, mean, std)
     y = torch.as_tensor(targets, dtype=torch.long)
@@ -127,7 +133,8 @@ def train_digit_classifier(waves: Sequence, digits: Sequence, sample_rate: int,
     return train_utterance_classifier(waves, digits, sample_rate, **options)
 
 
-def _features(waves: Sequence, sample_rate: int) -> np.ndarray:
+def utterance_features(waves: Sequence, sample_rate: int) -> np.ndarray:
+    """N waveforms -> (N, F) their ``spectral_features``, what the classifiers read."""
     if len(waves) == 0:
         raise ValueError("got no waveforms")
     return np.stack([spectral_features(_numpy(w), sample_rate) for w in waves])
