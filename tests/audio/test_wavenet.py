@@ -391,6 +391,21 @@ def test_compiled_draw_picks_the_same_classes_as_the_torch_draw():
         assert compiled == draw(logits, u, temperature).tolist()
 
 
+def test_bisecting_a_mixtures_cdf_draws_the_class_the_full_table_draws():
+    pytest.importorskip("numba")
+    net = WaveNet(4, 4, layers=1, stacks=1, likelihood="logistic_mixture", mixtures=5)
+    g = torch.Generator().manual_seed(0)
+    outputs = torch.randn(400, 15, 1, generator=g, dtype=torch.float64) * 2
+    outputs[:200, 10:] -= 4  # narrow components too
+    u = torch.rand(400, generator=g, dtype=torch.float64)
+    expected = draw(net.class_logits(outputs)[..., 0], u, 1.0)
+    work = torch.empty(5, dtype=torch.float64).numpy()
+    got = [wavenet_fast._mixture_inverse_cdf(row[:, 0].numpy(), float(v), 256, work)
+           for row, v in zip(outputs, u, strict=True)]
+    assert got == expected.tolist()
+    assert len(set(got)) > 50  # the draws do spread over the classes
+
+
 # ---------------------------------------------------------------- the compiled loop
 @pytest.mark.parametrize("likelihood", LIKELIHOODS)
 @pytest.mark.parametrize("upsample", ["repeat", "transposed"])

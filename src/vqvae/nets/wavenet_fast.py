@@ -12,9 +12,11 @@ model), sets its speed.  Here torch computes once what does not depend on the sa
 and one compiled function runs every step of a chunk for every utterance, the same maths as
 ``IncrementalWaveNet.step``: per layer h = W_now x + queue[t % d] + bias, the queue slot then
 takes W_past x, z = tanh(h[:R]) sigmoid(h[R:]), skips += W_skip z, x += W_res z + b_res (not
-after the last layer); then the head (ReLU, 1x1, ReLU, 1x1), for a logistic-mixture WaveNet
-the log-probability of every class under the mixture (as ``WaveNet.class_logits``, in float64),
-and the draw.
+after the last layer); then the head (ReLU, 1x1, ReLU, 1x1) and the draw.  A logistic-mixture
+WaveNet's head gives 3 M parameters: at temperature 1 the draw bisects the mixture's CDF over
+the classes (``_mixture_inverse_cdf``, M logistics per probe, 8 probes); otherwise, and where
+the logits are kept, it first computes the log-probability of every class (as
+``WaveNet.class_logits``, in float64; Q M logistics).
 
 The draw is the inverse CDF of softmax(logits / temperature) in float64 at a uniform number
 that the caller drew beforehand (``WaveNet.generate`` draws them with its generator), exactly
@@ -108,6 +110,38 @@ def _mixture_log_probs(params, out, comp):
         out[c] = best + np.log(acc)
 
 
+def _mixture_inverse_cdf(params, uniform, q, comp):
+    """The class drawn at ``uniform`` from the mixture of ``params`` (as ``_mixture_log_probs``)
+    over ``q`` classes at temperature 1: the first class whose cumulative probability exceeds
+    the number, found by bisection on the mixture's CDF at the bins' upper edges (about 8
+    evaluations of M logistics instead of Q M); the same class as ``_inverse_cdf`` of the
+    table up to float rounding.  ``comp`` (M,) float64 room: the component weights."""
+    m_count = comp.shape[0]
+    half = 0.5 / (q - 1)
+    top = -np.inf
+    for m in range(m_count):
+        top = max(top, np.float64(params[m]))
+    total = 0.0
+    for m in range(m_count):
+        comp[m] = np.exp(np.float64(params[m]) - top)
+        total += comp[m]
+    v = min(uniform, np.nextafter(1.0, 0.0))
+    lo, hi = 0, q - 1  # the CDF at the last class's (open) upper edge is 1 > v
+    while lo < hi:
+        mid = (lo + hi) // 2
+        edge = mid / (q - 1) - 0.5 + half
+        cdf = 0.0
+        for m in range(m_count):
+            log_scale = min(max(np.float64(params[2 * m_count + m]), MIN_LOG_SCALE),
+                            MAX_LOG_SCALE)
+            cdf += comp[m] / (1.0 + np.exp(-(edge - params[m_count + m]) * np.exp(-log_scale)))
+        if cdf / total > v:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
 def _add_product(out, v, m, relu):
     """out (O,) += v (C,) @ m (C, O), with relu(v) if ``relu``; row by row, so the inner loop
     runs over contiguous memory."""
@@ -171,14 +205,17 @@ def _steps(prev, t0, n, bias, block, base, queues, offsets, dilations, embed, w_
             _add_product(hidden, skips, w1, True)
             outputs[:] = b2
             _add_product(outputs, hidden, w2, True)
-            if mixtures:
+            direct = mixtures and temperature == 1.0 and not keep_logits
+            if mixtures and not direct:
                 _mixture_log_probs(outputs, table, comp)
-            else:
+            elif not mixtures:
                 table[:] = outputs  # exact: float32 -> float64
             if keep_logits:
                 logits_out[b, k] = table
             if use_forced:
                 cls = forced[b, k]
+            elif direct:  # no table needed: bisect the mixture's CDF
+                cls = _mixture_inverse_cdf(outputs, uniforms[b, k], q, comp)
             else:
                 cls = _inverse_cdf(table, uniforms[b, k], temperature, e)
             out[b, k] = cls
@@ -189,6 +226,7 @@ if numba is not None:  # compiled on first use, then kept on disk (cache=True)
     _inverse_cdf = numba.njit(cache=True, nogil=True)(_inverse_cdf)
     _softplus = numba.njit(cache=True, nogil=True)(_softplus)
     _mixture_log_probs = numba.njit(cache=True, nogil=True)(_mixture_log_probs)
+    _mixture_inverse_cdf = numba.njit(cache=True, nogil=True)(_mixture_inverse_cdf)
     _add_product = numba.njit(cache=True, nogil=True)(_add_product)
     _kernel = numba.njit(cache=True, nogil=True)(_steps)
 else:
