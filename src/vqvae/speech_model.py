@@ -4,11 +4,11 @@
         --VectorQuantizer--> z_q (B, D, T / hop), indices (B, T / hop)
         --WaveNet(previous samples; z_q local, speaker global)--> outputs (B, O, T)
 
-The objective is eq. 3 of the paper: the cross-entropy of the 8-bit mu-law targets (nats per
-sample) plus the quantiser's codebook and beta-weighted commitment terms.  The WaveNet's
-outputs are 256 logits per sample (the paper's softmax) or, with
-``likelihood="logistic_mixture"``, a discretised mixture of logistics over the same 256
-classes (3 x ``logistic_mixtures`` outputs).  The decoder is told
+The objective is eq. 3 of the paper: the negative log-likelihood of the 8-bit mu-law targets
+(nats per sample; the cross-entropy, for the softmax) plus the quantiser's codebook and
+beta-weighted commitment terms.  The WaveNet's outputs are 256 logits per sample (the paper's
+softmax) or, with ``likelihood="logistic_mixture"``, a discretised mixture of logistics over
+the same 256 classes (3 x ``logistic_mixtures`` outputs).  The decoder is told
 the speaker, so the codes are pushed to carry what the speaker does not explain (the content):
 ``convert`` encodes an utterance and decodes its codes with another speaker's embedding.
 With ``frontend="log-mel"`` the encoder reads log-mel frames instead of samples
@@ -269,7 +269,7 @@ class SpeechVQVAEOutput:
     outputs: torch.Tensor  # (B, O, T) the WaveNet's, of p(x_t | x_<t, z_q, speaker)
     indices: torch.Tensor  # (B, T / hop)
     loss: torch.Tensor  # () recon + quantizer + spectral_weight * spectral + adversary loss
-    recon_loss: torch.Tensor  # () cross-entropy of the mu-law targets, nats per sample
+    recon_loss: torch.Tensor  # () -log p of the mu-law targets, nats per sample
     quantizer_loss: torch.Tensor  # () codebook_loss + beta * commitment_loss
     spectral_loss: torch.Tensor  # () squared error of the spectral head (zero when off)
     adversary_loss: torch.Tensor  # () the speaker classifier's cross-entropy (zero when off)

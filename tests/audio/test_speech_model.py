@@ -171,6 +171,20 @@ def test_a_few_dozen_steps_on_a_synthetic_signal_lower_the_loss():
     assert last < 0.85 * first, losses  # about 0.78 measured
 
 
+def test_a_model_saved_before_the_likelihood_option_loads_as_a_softmax(tmp_path):
+    model = _tiny()
+    model.save_pretrained(tmp_path / "m")
+    path = tmp_path / "m" / "config.json"
+    data = json.loads(path.read_text())
+    for key in ("likelihood", "logistic_mixtures"):
+        del data["config"][key]
+    path.write_text(json.dumps(data))
+    loaded = SpeechVQVAE.from_pretrained(tmp_path / "m")
+    assert loaded.config.likelihood == "categorical" and loaded.decoder.mixtures == 0
+    x, spk = _waves(2, 32), torch.tensor([0, 1])
+    assert torch.equal(loaded(x, speaker=spk).outputs, model(x, speaker=spk).outputs)
+
+
 def test_a_logistic_mixture_decoder_learns_survives_saving_and_generates(tmp_path):
     torch.manual_seed(0)
     model = _tiny(likelihood="logistic_mixture", logistic_mixtures=4)

@@ -85,6 +85,21 @@ def test_a_crop_that_is_not_a_whole_number_of_codes_is_refused(tmp_path):
         train_speech(config, tmp_path / "r")
 
 
+def test_a_mixture_decoder_trains_logs_its_accuracy_and_scores_the_test_crops(tmp_path,
+                                                                              monkeypatch):
+    monkeypatch.setenv("VQVAE_CACHE", str(tmp_path / "cache"))
+    config = _config(_speech_folder(tmp_path / "two"), steps=2)
+    config.model = SpeechVQVAEConfig(**TINY | {"likelihood": "logistic_mixture",
+                                               "logistic_mixtures": 3})
+    out = train_speech(config, tmp_path / "r")
+    with open(out / "metrics.csv") as f:
+        rows = [r for r in csv.DictReader(f) if r.get("loss")]
+    assert len(rows) == 2 and all(0 <= float(r["accuracy"]) <= 1 for r in rows)
+    scores = json.loads((out / "eval.json").read_text())
+    assert 0 < scores["bits_per_sample"] < 20 and 0 <= scores["accuracy"] <= 1
+    assert SpeechVQVAE.from_pretrained(out).config.likelihood == "logistic_mixture"
+
+
 def test_the_speaker_adversary_logs_its_accuracy_and_needs_two_speakers(tmp_path, monkeypatch):
     monkeypatch.setenv("VQVAE_CACHE", str(tmp_path / "cache"))
     config = _config(_speech_folder(tmp_path / "two"), steps=2)

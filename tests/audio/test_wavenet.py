@@ -336,23 +336,44 @@ def test_a_mixture_gives_every_class_a_probability_and_scores_targets_by_them(se
                                rtol=0, atol=1e-9)
     nll = net.nll(outputs, targets)
     torch.testing.assert_close(nll, -table.gather(1, targets[:, None])[:, 0], rtol=0, atol=1e-9)
-    # the same distribution as the image decoder's mixture, a class being a pixel value
-    image = LogisticMixtureLikelihood(mixtures).nll(outputs[:, :, None],
-                                                    targets[:, None, None] / 255 - 0.5)
-    torch.testing.assert_close(nll.sum(1).float(), image, rtol=1e-5, atol=1e-4)  # image: fp32
+    # written out: P(c) = sum_m pi_m (F_m(upper edge) - F_m(lower edge)), F_m the logistic CDF,
+    # the edges c / 255 - 0.5 +- 1 / 510, the outer two at -+inf
+    weights, means, log_scales = outputs.unflatten(1, (3, mixtures)).unbind(1)  # (B, M, T)
+    scales = log_scales.clamp(-9.0, 10.0).exp()
+    values = torch.arange(256, dtype=torch.float64) / 255 - 0.5
+    upper = torch.cat([values[:-1] + 1 / 510, torch.tensor([float("inf")])])
+    lower = torch.cat([torch.tensor([-float("inf")]), values[1:] - 1 / 510])
+
+    def cdf(edges):  # (Q,) -> (B, M, Q, T)
+        return torch.sigmoid((edges[:, None] - means[:, :, None]) / scales[:, :, None])
+
+    probs = (weights.softmax(1)[:, :, None] * (cdf(upper) - cdf(lower))).sum(1)  # (B, Q, T)
+    reference = probs.gather(1, targets[:, None])[:, 0]
+    torch.testing.assert_close(nll.exp().reciprocal(), reference, rtol=1e-6, atol=1e-12)
+    # the image decoder's mixture is the same distribution, a class being a pixel value,
+    # but for its wider floor on the log-scales (-7)
+    if (log_scales > -7).all():
+        image = LogisticMixtureLikelihood(mixtures).nll(outputs[:, :, None],
+                                                        targets[:, None, None] / 255 - 0.5)
+        torch.testing.assert_close(nll.sum(1).float(), image, rtol=1e-5, atol=1e-4)
 
 
 def test_a_narrow_mixture_puts_its_mass_on_the_class_of_its_mean():
     net = WaveNet(4, 4, layers=1, stacks=1, likelihood="logistic_mixture", mixtures=2)
-    outputs = torch.tensor([[5.0, -5.0,  # weights: the first component
-                             37 / 255 - 0.5, 0.3,  # means: class 37's value, then elsewhere
-                             -7.0, 0.0]])[..., None]  # log-scales: the narrowest allowed
-    probs = net.class_logits(outputs)[0, :, 0].exp()
-    # the narrowest logistic (scale e^-7) holds 79 % of its mass within its class's bin
-    # (+-2.15 scales), nearly all the rest in the two neighbours
-    assert probs.argmax() == 37 and probs[37] > 0.78
-    assert probs[36] + probs[37] + probs[38] > 0.99
-    assert net.nll(outputs, torch.tensor([[37]])).item() < 0.25
+
+    def probs(log_scale):
+        outputs = torch.tensor([[5.0, -5.0,  # weights: the first component
+                                 37 / 255 - 0.5, 0.3,  # means: class 37's value, then elsewhere
+                                 log_scale, 0.0]])[..., None]
+        return net.class_logits(outputs)[0, :, 0].exp()
+
+    # the narrowest logistic allowed (scale e^-9) holds all but 2e-7 of its mass in its class
+    narrowest = probs(-12.0)  # clamped to -9
+    assert narrowest.argmax() == 37 and narrowest[37] > 0.9999
+    torch.testing.assert_close(narrowest, probs(-9.0))
+    # at the image decoder's floor (e^-7) the class would hold only 79 %, its neighbours the rest
+    wider = probs(-7.0)
+    assert 0.78 < wider[37] < 0.8 and wider[36] + wider[37] + wider[38] > 0.99
 
 
 def test_a_mixture_wavenet_has_3m_outputs_and_refuses_what_it_cannot_model():
@@ -442,12 +463,13 @@ def test_compiled_steps_of_a_float32_net_without_conditioning_match_it(likelihoo
     torch.testing.assert_close(logits, net.class_logits(net(samples)), rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 @pytest.mark.parametrize("likelihood", LIKELIHOODS)
 @pytest.mark.parametrize("batch", [1, 3])
-def test_compiled_and_torch_generation_draw_the_same_samples(batch, likelihood):
+def test_compiled_and_torch_generation_draw_the_same_samples(batch, likelihood, dtype):
     pytest.importorskip("numba")
-    net = _net("transposed", likelihood=likelihood)
-    codes = torch.randn(batch, 5, 9, dtype=torch.double)
+    net = _net("transposed", likelihood=likelihood).to(dtype)
+    codes = torch.randn(batch, 5, 9, dtype=dtype)
     speaker = torch.tensor([1, 2, 0][:batch])
     for temperature in (1.0, 0.7):
         a = net.generate(codes, speaker, 35, temperature=temperature,

@@ -37,7 +37,11 @@ import torch.nn.functional as F
 
 NUM_BINS = 256
 HALF_BIN = 0.5 / (NUM_BINS - 1)  # half the width of a bin in [-0.5, 0.5] units
-MIN_LOG_SCALE, MAX_LOG_SCALE = -7.0, 10.0  # of the logistics; PixelCNN++ uses min -7
+MIN_LOG_SCALE, MAX_LOG_SCALE = -7.0, 10.0  # of the logistics (PixelCNN++'s -7, on [-1, 1])
+# At -7 the narrowest logistic spans +-2.15 scales of a bin of [-0.5, 0.5], so no value can
+# have more than 79 % probability: a floor of 0.23 nats per value.  Images never come near it;
+# a WaveNet's silence would, so its mixture may be narrower: at -9, 99.99998 % in one bin.
+AUDIO_MIN_LOG_SCALE = -9.0
 
 
 def pixel_values(device: torch.device | None = None) -> torch.Tensor:

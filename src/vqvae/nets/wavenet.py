@@ -7,7 +7,7 @@
           (O = Q, ``likelihood="categorical"``, the paper's) or the parameters of a
           discretised mixture of M logistics over them (O = 3 M, ``"logistic_mixture"``)
 
-* Dilations 1, 2, ..., 2^(layers-1), repeated ``stacks`` times.  The logits at t depend on the
+* Dilations 1, 2, ..., 2^(layers-1), repeated ``stacks`` times.  The outputs at t depend on the
   samples t - receptive_field .. t - 1, with receptive_field = sum(dilations) + 1 (teacher
   forcing: the input is the target shifted right by one, silence first).
 * Local conditioning: the codes (B, D, N), one per ``hop`` samples, are brought to the sample
@@ -21,9 +21,11 @@
   classes: the companded value of class c is c / 255 - 0.5 in the units of
   ``nets.likelihood``, each class a bin of width 1 / 255, the outer two open-ended.  Its
   3 M outputs (weights, means, log-scales) replace 256 logits, and neighbouring classes share
-  probability, so the bits per sample of the two compare directly.  ``nll`` scores targets
-  from the outputs; ``class_logits`` gives the log-probability of every class, which
-  generation draws from as it draws from the softmax's logits (the compiled loop, at
+  probability, so the bits per sample of the two compare directly.  The log-scales are
+  clamped to [-9, 10] (``AUDIO_MIN_LOG_SCALE``): at the images' -7 no class could hold more
+  than 79 % of the probability, a floor of 0.23 nats per sample even in silence.  ``nll``
+  scores targets from the outputs; ``class_logits`` gives the log-probability of every class,
+  which generation draws from as it draws from the softmax's logits (the compiled loop, at
   temperature 1, bisects the mixture's CDF instead and skips the table: the same class).
 
 ``generate`` draws samples one at a time for a whole batch.  With ``cache=True`` (the fast
@@ -41,8 +43,10 @@ sample loop compiled (``wavenet_fast``, CPU only, with the optional numba instal
 default "auto" takes numba where it can run.  Measured with ``benchmarks/wavenet_rtf.py`` (one
 thread, shared with other jobs, the same model): 1 s of audio at 8 kHz, batch 1, in 0.26 s
 compiled vs 3.1 s with torch steps.  Every way draws its samples by the inverse CDF of
-softmax(logits / temperature) at uniform numbers drawn from ``generator`` beforehand, (B,
-length) at once, so all give the same samples for the same generator (up to float rounding).
+softmax(logits / temperature) over the classes (for a mixture at temperature 1 the compiled
+loop bisects the mixture's CDF: the same class) at uniform numbers drawn from ``generator``
+beforehand, (B, length) at once, so all give the same samples for the same generator (up to
+float rounding).
 """
 
 from __future__ import annotations
@@ -53,7 +57,7 @@ from torch import nn
 
 from ..audio.mu_law import MU_LAW_CLASSES, SILENCE_CLASS
 from . import wavenet_fast
-from .likelihood import MAX_LOG_SCALE, MIN_LOG_SCALE, NUM_BINS, logistic_mixture_log_prob
+from .likelihood import AUDIO_MIN_LOG_SCALE, MAX_LOG_SCALE, NUM_BINS, logistic_mixture_log_prob
 
 UPSAMPLING = ("repeat", "transposed")
 LIKELIHOODS = ("categorical", "logistic_mixture")
@@ -185,7 +189,8 @@ class WaveNet(nn.Module):
         (fp64 for an fp64 network)."""
         wide = torch.float64 if outputs.dtype == torch.float64 else torch.float32
         params = outputs.to(wide).unflatten(1, (3, self.mixtures))
-        return params[:, 0], params[:, 1], params[:, 2].clamp(MIN_LOG_SCALE, MAX_LOG_SCALE)
+        return (params[:, 0], params[:, 1],
+                params[:, 2].clamp(AUDIO_MIN_LOG_SCALE, MAX_LOG_SCALE))
 
     def nll(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """(B, O, T) outputs, (B, T) target classes -> (B, T) -log p(target) in nats (fp32,
@@ -198,10 +203,13 @@ class WaveNet(nn.Module):
 
     def class_logits(self, outputs: torch.Tensor, chunk: int = 256) -> torch.Tensor:
         """(B, O, T) outputs -> (B, Q, T) logits over the classes: the outputs themselves
-        (categorical), or each class's log-probability under the mixture (fp32, computed
-        ``chunk`` steps at a time to bound the (B, M, Q, chunk) work space)."""
+        (categorical), or each class's log-probability under the mixture (fp32, fp64 for an
+        fp64 network; computed ``chunk`` steps at a time to bound the (B, M, Q, chunk) work
+        space)."""
         if not self.mixtures:
             return outputs
+        if outputs.shape[-1] == 0:
+            return outputs.new_zeros(outputs.shape[0], self.classes, 0)
         logits, means, log_scales = (p.unsqueeze(2) for p in self.mixture_parameters(outputs))
         bins = torch.arange(self.classes, device=outputs.device)[:, None]  # (Q, 1)
         return torch.cat([

@@ -33,7 +33,7 @@ import torch
 from torch import nn
 
 from ..audio.mu_law import SILENCE_CLASS
-from .likelihood import MAX_LOG_SCALE, MIN_LOG_SCALE
+from .likelihood import AUDIO_MIN_LOG_SCALE, MAX_LOG_SCALE
 
 try:
     import numba
@@ -91,7 +91,7 @@ def _mixture_log_probs(params, out, comp):
         x = c / (q - 1) - 0.5
         best = -np.inf
         for m in range(m_count):
-            log_scale = min(max(np.float64(params[2 * m_count + m]), MIN_LOG_SCALE),
+            log_scale = min(max(np.float64(params[2 * m_count + m]), AUDIO_MIN_LOG_SCALE),
                             MAX_LOG_SCALE)
             inv = np.exp(-log_scale)
             a = (x + half - params[m_count + m]) * inv
@@ -132,7 +132,7 @@ def _mixture_inverse_cdf(params, uniform, q, comp):
         edge = mid / (q - 1) - 0.5 + half
         cdf = 0.0
         for m in range(m_count):
-            log_scale = min(max(np.float64(params[2 * m_count + m]), MIN_LOG_SCALE),
+            log_scale = min(max(np.float64(params[2 * m_count + m]), AUDIO_MIN_LOG_SCALE),
                             MAX_LOG_SCALE)
             cdf += comp[m] / (1.0 + np.exp(-(edge - params[m_count + m]) * np.exp(-log_scale)))
         if cdf / total > v:
