@@ -121,7 +121,8 @@ class SpeechVQVAEConfig:
         restart_after: steps after which an unused code is restarted; None: never.
         likelihood: the WaveNet's distribution of a sample over the 256 mu-law classes:
             ``"categorical"`` (a softmax, the paper's) or ``"logistic_mixture"`` (a discretised
-            mixture of logistics, ``nets.wavenet``).
+            mixture of logistics, ``nets.wavenet``; on FSDD, at the default size, it did
+            worse than the softmax: docs/BENCHMARKS.md section 6).
         logistic_mixtures: M, components of the mixture.
         residual_channels: R of the WaveNet.
         skip_channels: S of the WaveNet.
