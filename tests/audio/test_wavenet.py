@@ -420,7 +420,7 @@ def test_bisecting_a_mixtures_cdf_draws_the_class_the_full_table_draws():
     outputs[:200, 10:] -= 4  # narrow components too
     u = torch.rand(400, generator=g, dtype=torch.float64)
     expected = draw(net.class_logits(outputs)[..., 0], u, 1.0)
-    work = torch.empty(5, dtype=torch.float64).numpy()
+    work = torch.empty(3, 5, dtype=torch.float64).numpy()
     got = [wavenet_fast._mixture_inverse_cdf(row[:, 0].numpy(), float(v), 256, work)
            for row, v in zip(outputs, u, strict=True)]
     assert got == expected.tolist()

@@ -84,6 +84,11 @@ def draw(logits: torch.Tensor, uniform: torch.Tensor, temperature: float) -> tor
     return torch.searchsorted(cdf, v, right=True)[:, 0]
 
 
+def _widened(outputs: torch.Tensor) -> torch.Tensor:
+    """The outputs in fp32 to score them (fp64 where the network is fp64)."""
+    return outputs if outputs.dtype == torch.float64 else outputs.float()
+
+
 def add_blockwise(h: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
     """h (B, C, T) + c (B, C, T) or c (B, C, N) repeated over blocks of T / N samples."""
     if c.shape[-1] == h.shape[-1]:
@@ -187,8 +192,7 @@ class WaveNet(nn.Module):
                            ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(B, 3 M, T) outputs -> logits, means, clamped log-scales, each (B, M, T), fp32
         (fp64 for an fp64 network)."""
-        wide = torch.float64 if outputs.dtype == torch.float64 else torch.float32
-        params = outputs.to(wide).unflatten(1, (3, self.mixtures))
+        params = _widened(outputs).unflatten(1, (3, self.mixtures))
         return (params[:, 0], params[:, 1],
                 params[:, 2].clamp(AUDIO_MIN_LOG_SCALE, MAX_LOG_SCALE))
 
@@ -196,8 +200,7 @@ class WaveNet(nn.Module):
         """(B, O, T) outputs, (B, T) target classes -> (B, T) -log p(target) in nats (fp32,
         or fp64 for an fp64 network)."""
         if not self.mixtures:
-            wide = torch.float64 if outputs.dtype == torch.float64 else torch.float32
-            return F.cross_entropy(outputs.to(wide), targets, reduction="none")
+            return F.cross_entropy(_widened(outputs), targets, reduction="none")
         logits, means, log_scales = self.mixture_parameters(outputs)
         return -logistic_mixture_log_prob(logits, means, log_scales, targets[:, None], dim=1)
 

@@ -74,12 +74,12 @@ def _softplus(v):
     return max(v, 0.0) + np.log1p(np.exp(-abs(v)))
 
 
-def _mixture_log_probs(params, out, comp):
-    """out (Q,) the log-probability of every class under the discretised mixture of M
-    logistics whose weights, means and log-scales are params[:M], [M:2M], [2M:3M] (as
-    ``WaveNet.class_logits``); ``comp`` (M,) float64 room to work in."""
-    m_count, q = comp.shape[0], out.shape[0]
-    half = 0.5 / (q - 1)
+def _mixture_components(params, work):
+    """work (3, M) float64 <- row 0: the log-weights of the mixture whose weights, means and
+    log-scales are params[:M], [M:2M], [2M:3M] (a log-softmax); row 1: the inverse scales
+    of its logistics (log-scales clamped as ``WaveNet.mixture_parameters``).  Row 2 is left
+    as room to work in."""
+    m_count = work.shape[1]
     top = -np.inf
     for m in range(m_count):
         top = max(top, np.float64(params[m]))
@@ -87,13 +87,25 @@ def _mixture_log_probs(params, out, comp):
     for m in range(m_count):
         total += np.exp(np.float64(params[m]) - top)
     log_norm = top + np.log(total)
+    for m in range(m_count):
+        work[0, m] = params[m] - log_norm
+        log_scale = min(max(np.float64(params[2 * m_count + m]), AUDIO_MIN_LOG_SCALE),
+                        MAX_LOG_SCALE)
+        work[1, m] = np.exp(-log_scale)
+
+
+def _mixture_log_probs(params, out, work):
+    """out (Q,) the log-probability of every class under the discretised mixture of M
+    logistics of ``params`` (as ``_mixture_components``; as ``WaveNet.class_logits``);
+    ``work`` (3, M) float64 room to work in."""
+    m_count, q = work.shape[1], out.shape[0]
+    half = 0.5 / (q - 1)
+    _mixture_components(params, work)
     for c in range(q):
         x = c / (q - 1) - 0.5
         best = -np.inf
         for m in range(m_count):
-            log_scale = min(max(np.float64(params[2 * m_count + m]), AUDIO_MIN_LOG_SCALE),
-                            MAX_LOG_SCALE)
-            inv = np.exp(-log_scale)
+            inv = work[1, m]
             a = (x + half - params[m_count + m]) * inv
             b = (x - half - params[m_count + m]) * inv
             if c == 0:
@@ -102,29 +114,25 @@ def _mixture_log_probs(params, out, comp):
                 lc = -_softplus(b)
             else:
                 lc = a + np.log(-np.expm1(-2 * half * inv)) - _softplus(a) - _softplus(b)
-            comp[m] = params[m] - log_norm + lc
-            best = max(best, comp[m])
+            work[2, m] = work[0, m] + lc
+            best = max(best, work[2, m])
         acc = 0.0
         for m in range(m_count):
-            acc += np.exp(comp[m] - best)
+            acc += np.exp(work[2, m] - best)
         out[c] = best + np.log(acc)
 
 
-def _mixture_inverse_cdf(params, uniform, q, comp):
+def _mixture_inverse_cdf(params, uniform, q, work):
     """The class drawn at ``uniform`` from the mixture of ``params`` (as ``_mixture_log_probs``)
     over ``q`` classes at temperature 1: the first class whose cumulative probability exceeds
     the number, found by bisection on the mixture's CDF at the bins' upper edges (about 8
     evaluations of M logistics instead of Q M); the same class as ``_inverse_cdf`` of the
-    table up to float rounding.  ``comp`` (M,) float64 room: the component weights."""
-    m_count = comp.shape[0]
+    table up to float rounding.  ``work`` (3, M) float64 room to work in."""
+    m_count = work.shape[1]
     half = 0.5 / (q - 1)
-    top = -np.inf
+    _mixture_components(params, work)
     for m in range(m_count):
-        top = max(top, np.float64(params[m]))
-    total = 0.0
-    for m in range(m_count):
-        comp[m] = np.exp(np.float64(params[m]) - top)
-        total += comp[m]
+        work[2, m] = np.exp(work[0, m])  # the weights
     v = min(uniform, np.nextafter(1.0, 0.0))
     lo, hi = 0, q - 1  # the CDF at the last class's (open) upper edge is 1 > v
     while lo < hi:
@@ -132,10 +140,8 @@ def _mixture_inverse_cdf(params, uniform, q, comp):
         edge = mid / (q - 1) - 0.5 + half
         cdf = 0.0
         for m in range(m_count):
-            log_scale = min(max(np.float64(params[2 * m_count + m]), AUDIO_MIN_LOG_SCALE),
-                            MAX_LOG_SCALE)
-            cdf += comp[m] / (1.0 + np.exp(-(edge - params[m_count + m]) * np.exp(-log_scale)))
-        if cdf / total > v:
+            cdf += work[2, m] / (1.0 + np.exp(-(edge - params[m_count + m]) * work[1, m]))
+        if cdf > v:
             hi = mid
         else:
             lo = mid + 1
@@ -173,7 +179,7 @@ def _steps(prev, t0, n, bias, block, base, queues, offsets, dilations, embed, w_
     hidden = np.empty(s, embed.dtype)
     outputs = np.empty(o_count, embed.dtype)
     table = np.empty(q, np.float64)  # the logits over the classes
-    comp = np.empty(max(mixtures, 1), np.float64)
+    work = np.empty((3, max(mixtures, 1)), np.float64)  # the mixture's components
     e = np.empty(q, np.float64)
     for b in range(batch):
         cls = prev[b]
@@ -207,7 +213,7 @@ def _steps(prev, t0, n, bias, block, base, queues, offsets, dilations, embed, w_
             _add_product(outputs, hidden, w2, True)
             direct = mixtures and temperature == 1.0 and not keep_logits
             if mixtures and not direct:
-                _mixture_log_probs(outputs, table, comp)
+                _mixture_log_probs(outputs, table, work)
             elif not mixtures:
                 table[:] = outputs  # exact: float32 -> float64
             if keep_logits:
@@ -215,7 +221,7 @@ def _steps(prev, t0, n, bias, block, base, queues, offsets, dilations, embed, w_
             if use_forced:
                 cls = forced[b, k]
             elif direct:  # no table needed: bisect the mixture's CDF
-                cls = _mixture_inverse_cdf(outputs, uniforms[b, k], q, comp)
+                cls = _mixture_inverse_cdf(outputs, uniforms[b, k], q, work)
             else:
                 cls = _inverse_cdf(table, uniforms[b, k], temperature, e)
             out[b, k] = cls
@@ -225,6 +231,7 @@ def _steps(prev, t0, n, bias, block, base, queues, offsets, dilations, embed, w_
 if numba is not None:  # compiled on first use, then kept on disk (cache=True)
     _inverse_cdf = numba.njit(cache=True, nogil=True)(_inverse_cdf)
     _softplus = numba.njit(cache=True, nogil=True)(_softplus)
+    _mixture_components = numba.njit(cache=True, nogil=True)(_mixture_components)
     _mixture_log_probs = numba.njit(cache=True, nogil=True)(_mixture_log_probs)
     _mixture_inverse_cdf = numba.njit(cache=True, nogil=True)(_mixture_inverse_cdf)
     _add_product = numba.njit(cache=True, nogil=True)(_add_product)
