@@ -128,7 +128,8 @@ class SpeechVQVAEConfig:
         skip_channels: S of the WaveNet.
         layers: WaveNet layers per stack (dilations 1 .. 2 ** (layers - 1)).
         stacks: WaveNet stacks.
-        upsample: codes to the sample rate by ``"repeat"`` or ``"transposed"`` convolution.
+        upsample: codes to the sample rate by ``"repeat"``, ``"transposed"`` convolution or
+            ``"linear"`` interpolation between the codes' centres (``nets.wavenet``).
         num_speakers: speakers of the decoder's global conditioning (0: unconditioned).
         speaker_dim: size of the learned speaker embedding.
         speaker_names: the name of each speaker id (empty, or ``num_speakers`` names).

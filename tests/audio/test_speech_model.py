@@ -53,7 +53,7 @@ def test_config_survives_json_and_refuses_unknown_or_inconsistent_values():
     with pytest.raises(TypeError, match="layers must be int"):
         SpeechVQVAEConfig(layers=2.5)
     with pytest.raises(ValueError, match="upsample"):
-        SpeechVQVAEConfig(upsample="linear")
+        SpeechVQVAEConfig(upsample="cubic")
     with pytest.raises(ValueError, match="encoder_residual_layers"):
         SpeechVQVAEConfig(encoder_residual_layers=-1)
     with pytest.raises(ValueError, match="jitter"):

@@ -238,7 +238,7 @@ def test_the_nearest_speaker_is_the_one_whose_long_term_spectrum_is_closest():
 
 # ---------------------------------------------------------------- WaveNet
 @pytest.mark.parametrize("likelihood", LIKELIHOODS)
-@pytest.mark.parametrize("upsample", ["repeat", "transposed"])
+@pytest.mark.parametrize("upsample", ["repeat", "transposed", "linear"])
 def test_output_at_t_depends_only_on_the_receptive_field_before_t(upsample, likelihood):
     net = _net(upsample, likelihood=likelihood)
     length = 24
@@ -260,7 +260,7 @@ def test_output_at_t_depends_only_on_the_receptive_field_before_t(upsample, like
 
 
 @pytest.mark.parametrize("likelihood", LIKELIHOODS)
-@pytest.mark.parametrize("upsample", ["repeat", "transposed"])
+@pytest.mark.parametrize("upsample", ["repeat", "transposed", "linear"])
 def test_cached_steps_give_the_teacher_forced_logits(upsample, likelihood):
     net = _net(upsample, likelihood=likelihood)
     length = 40  # beyond the receptive field (15): the queues wrap around
@@ -276,8 +276,9 @@ def test_cached_steps_give_the_teacher_forced_logits(upsample, likelihood):
 
 
 @pytest.mark.parametrize("likelihood", LIKELIHOODS)
-def test_cached_and_recomputed_generation_draw_the_same_samples(likelihood):
-    net = _net(likelihood=likelihood)
+@pytest.mark.parametrize("upsample", ["repeat", "linear"])
+def test_cached_and_recomputed_generation_draw_the_same_samples(upsample, likelihood):
+    net = _net(upsample, likelihood=likelihood)
     codes, speaker = torch.randn(2, 5, 10, dtype=torch.double), torch.tensor([1, 1])
     a = net.generate(codes, speaker, generator=torch.Generator().manual_seed(5), backend="torch")
     b = net.generate(codes, speaker, generator=torch.Generator().manual_seed(5), cache=False)
@@ -297,7 +298,7 @@ def test_the_speaker_changes_every_output():
     assert ((a - b).abs().amax(1) > 1e-6).all()
 
 
-@pytest.mark.parametrize("upsample", ["repeat", "transposed"])
+@pytest.mark.parametrize("upsample", ["repeat", "transposed", "linear"])
 def test_a_code_changes_its_own_samples_and_later_ones_only(upsample):
     net = _net(upsample)
     samples, codes = torch.randint(256, (1, 32)), torch.randn(1, 5, 8, dtype=torch.double)
@@ -305,7 +306,30 @@ def test_a_code_changes_its_own_samples_and_later_ones_only(upsample):
     changed[:, :, 3] += 1.0
     diff = (net(samples, codes, torch.tensor([0])) - net(samples, changed, torch.tensor([0])))
     diff = diff.abs().amax(1)[0]
-    assert (diff[:12] == 0).all() and (diff[12:16] > 0).all()
+    first = 10 if upsample == "linear" else 12  # interpolation: from the previous block's middle
+    assert (diff[:first] == 0).all() and (diff[first:16] > 0).all()
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10**6), n=st.integers(1, 6), hop=st.sampled_from([1, 2, 4, 5, 64]),
+       start=st.integers(0, 6), size=st.integers(1, 6))
+def test_linear_upsampling_glides_between_code_centres_and_parts_match_the_whole(
+        seed, n, hop, start, size):
+    torch.manual_seed(seed)
+    net = WaveNet(2, 3, layers=1, stacks=2, cond_dim=3, hop=hop, upsample="linear").double()
+    codes = torch.randn(1, 3, n, dtype=torch.double)
+    whole = net.local_conditioning(codes)  # (1, L, 2R, n hop)
+    assert whole.shape == (1, 2, 4, n * hop)
+    c = net.cond(codes)  # at the code rate
+    centre = (torch.arange(n * hop, dtype=torch.double) + 0.5) / hop - 0.5  # in codes
+    lo = centre.floor().clamp(0, n - 1).long()
+    hi = (lo + 1).clamp(max=n - 1)
+    w = (centre - lo).clamp(0, 1)
+    expected = c[..., lo] * (1 - w) + c[..., hi] * w
+    torch.testing.assert_close(whole.flatten(1, 2), expected, rtol=0, atol=1e-12)
+    start, stop = min(start, n - 1), min(start + size, n)
+    part = net.local_conditioning(codes, start, stop)
+    torch.testing.assert_close(part, whole[..., start * hop : stop * hop], rtol=0, atol=1e-12)
 
 
 def test_conditioning_that_is_missing_or_not_wanted_is_refused():
@@ -429,7 +453,7 @@ def test_bisecting_a_mixtures_cdf_draws_the_class_the_full_table_draws():
 
 # ---------------------------------------------------------------- the compiled loop
 @pytest.mark.parametrize("likelihood", LIKELIHOODS)
-@pytest.mark.parametrize("upsample", ["repeat", "transposed"])
+@pytest.mark.parametrize("upsample", ["repeat", "transposed", "linear"])
 @pytest.mark.parametrize("batch", [1, 3])
 def test_compiled_steps_give_the_teacher_forced_and_cached_logits(upsample, batch, likelihood,
                                                                   monkeypatch):

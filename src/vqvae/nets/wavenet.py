@@ -11,10 +11,14 @@
   samples t - receptive_field .. t - 1, with receptive_field = sum(dilations) + 1 (teacher
   forcing: the input is the target shifted right by one, silence first).
 * Local conditioning: the codes (B, D, N), one per ``hop`` samples, are brought to the sample
-  rate by repetition (``upsample="repeat"``) or by a transposed convolution with window and
-  stride ``hop`` (``"transposed"``: each code becomes hop learned vectors); a 1x1 conv per layer
-  adds them to the gate's input.  With repetition the 1x1 convs run at the code rate (they
-  commute with repetition), hop times less work.
+  rate by repetition (``upsample="repeat"``), by a transposed convolution with window and
+  stride ``hop`` (``"transposed"``: each code becomes hop learned vectors), or by linear
+  interpolation between the codes' centres (``"linear"``: the conditioning glides from one
+  code to the next instead of jumping at every block edge; the first and last half blocks
+  hold their code); a 1x1 conv per layer adds them to the gate's input.  With repetition and
+  interpolation the 1x1 convs run at the code rate (they commute with both), hop times less
+  work.  With ``"linear"`` a code also reaches the last half block before its own: the codes
+  are all known before generation starts, so the samples stay causal in each other.
 * Global conditioning: a learned speaker embedding, projected per layer, added to every gate.
 * The likelihood of a sample: a 256-way softmax (the paper's), or a discretised mixture of M
   logistics (PixelCNN++, Salimans et al. 2017; Parallel WaveNet) over the same 256 mu-law
@@ -59,7 +63,7 @@ from ..audio.mu_law import MU_LAW_CLASSES, SILENCE_CLASS
 from . import wavenet_fast
 from .likelihood import AUDIO_MIN_LOG_SCALE, MAX_LOG_SCALE, NUM_BINS, logistic_mixture_log_prob
 
-UPSAMPLING = ("repeat", "transposed")
+UPSAMPLING = ("repeat", "transposed", "linear")
 LIKELIHOODS = ("categorical", "logistic_mixture")
 BACKENDS = ("auto", "numba", "torch")
 
@@ -97,6 +101,16 @@ def add_blockwise(h: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
     return (h.unflatten(-1, (n, h.shape[-1] // n)) + c.unsqueeze(-1)).flatten(-2)
 
 
+def _interpolate_blocks(c: torch.Tensor, hop: int) -> torch.Tensor:
+    """(B, C, n + 2) values at the centres of blocks -1 .. n -> (B, C, n hop): each sample of
+    blocks 0 .. n - 1 linearly between the two nearest centres."""
+    u = (torch.arange(hop, dtype=c.dtype, device=c.device) + 0.5) / hop - 0.5  # (-1/2, 1/2)
+    before, after = (-u).clamp(min=0), u.clamp(min=0)
+    out = (c[..., :-2, None] * before + c[..., 1:-1, None] * (1 - before - after)
+           + c[..., 2:, None] * after)  # (B, C, n, hop)
+    return out.flatten(-2)
+
+
 class WaveNet(nn.Module):
     """A conditional WaveNet over mu-law classes.
 
@@ -107,7 +121,7 @@ class WaveNet(nn.Module):
         stacks: repeats of the dilation pattern.
         cond_dim: D, channels of the local conditioning codes (0: none).
         hop: samples per code.
-        upsample: "repeat" or "transposed" (see the module docstring).
+        upsample: "repeat", "transposed" or "linear" (see the module docstring).
         num_speakers: speakers of the global conditioning (0: none).
         speaker_dim: size of the speaker embedding.
         classes: Q, the sample classes (256 for 8-bit mu-law).
@@ -142,6 +156,7 @@ class WaveNet(nn.Module):
         self.convs = nn.ModuleList(nn.Conv1d(r, 2 * r, 2, dilation=d) for d in self.dilations)
         self.res = nn.ModuleList(nn.Conv1d(r, r, 1) for _ in range(n - 1))  # none after the last
         self.skip = nn.ModuleList(nn.Conv1d(r, s, 1) for _ in range(n))
+        self.interpolate = upsample == "linear"
         self.upsample = (nn.ConvTranspose1d(cond_dim, cond_dim, hop, stride=hop)
                          if cond_dim and upsample == "transposed" else None)
         # the 1x1 conditioning convs of all layers as one: (B, D, *) -> (B, L 2R, *)
@@ -168,10 +183,23 @@ class WaveNet(nn.Module):
             raise ValueError("this WaveNet " + ("needs speaker ids (B,)" if speaker is None else
                                                 "has no speaker conditioning; pass speaker=None"))
 
-    def local_conditioning(self, codes: torch.Tensor) -> torch.Tensor:
-        """codes (B, D, N) -> (B, L, 2R, n): n = N (repeat; one per block) or N hop."""
-        up = codes if self.upsample is None else self.upsample(codes)
-        c = self.cond(up)
+    def local_conditioning(self, codes: torch.Tensor, start: int = 0,
+                           stop: int | None = None) -> torch.Tensor:
+        """codes (B, D, N) -> (B, L, 2R, n), the conditioning of blocks start .. stop - 1
+        (default all N): n = stop - start (repeat; one per block) or (stop - start) hop.
+
+        Generation asks for a few blocks at a time; linear interpolation reads the codes on
+        either side of them, so it gets the same values as the whole at once.
+        """
+        stop = codes.shape[-1] if stop is None else stop
+        if not self.interpolate:
+            part = codes[:, :, start:stop]
+            c = self.cond(part if self.upsample is None else self.upsample(part))
+        else:
+            lo, hi = max(start - 1, 0), min(stop + 1, codes.shape[-1])
+            c = self.cond(codes[:, :, lo:hi])  # (B, C, hi - lo) at the code rate
+            c = F.pad(c, (1 - (start - lo), 1 - (hi - stop)), mode="replicate")
+            c = _interpolate_blocks(c, self.hop)
         return c.unflatten(1, (len(self.dilations), 2 * self.residual_channels))
 
     def global_conditioning(self, speaker: torch.Tensor) -> torch.Tensor:
@@ -332,6 +360,8 @@ class WaveNet(nn.Module):
         hop = self.hop if codes is not None else 1
         start = max(0, t - self.receptive_field) // hop * hop
         end = -(-(t + 1) // hop) * hop
+        if codes is not None and self.interpolate:  # interpolation reads a code each side
+            start, end = max(start - hop, 0), min(end + hop, codes.shape[-1] * hop)
         window = samples[:, start:end]  # samples from t on are filler, never read at t
         if window.shape[1] < end - start:  # past the requested length: more filler
             window = F.pad(window, (0, end - start - window.shape[1]), value=SILENCE_CLASS)
@@ -370,7 +400,7 @@ class IncrementalWaveNet:
         """Biases of the hop samples of code j: static + its local conditioning."""
         if j >= self.codes.shape[-1]:
             raise IndexError(f"the codes cover {self.codes.shape[-1] * self.net.hop} samples")
-        cond = self.net.local_conditioning(self.codes[:, :, j : j + 1])  # (B, L, 2R, 1 | hop)
+        cond = self.net.local_conditioning(self.codes, j, j + 1)  # (B, L, 2R, 1 | hop)
         full = (self.static.unsqueeze(-1) + cond).permute(3, 1, 0, 2).contiguous()
         if full.shape[0] == 1:  # repeat: one bias for the whole block
             self.bias, self.block = list(full[0].unbind(0)), None

@@ -306,7 +306,7 @@ def run(net, codes: torch.Tensor | None, speaker: torch.Tensor | None, batch: in
             bias, block, base = static[:, None], _NO_BLOCKS, 0
         else:
             j0, j1 = t0 // net.hop, -(-(t0 + n) // net.hop)
-            cond = net.local_conditioning(codes[:, :, j0:j1])  # (B, L, 2R, j1 - j0 | hop that)
+            cond = net.local_conditioning(codes, j0, j1)  # (B, L, 2R, j1 - j0 | hop that)
             bias = (static[..., None] + cond).permute(0, 3, 1, 2)  # (B, nb, L, 2R)
             block = net.hop if cond.shape[-1] == j1 - j0 else 1
             base = t0 // block
