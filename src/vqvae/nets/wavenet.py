@@ -184,12 +184,15 @@ class WaveNet(nn.Module):
                                                 "has no speaker conditioning; pass speaker=None"))
 
     def local_conditioning(self, codes: torch.Tensor, start: int = 0,
-                           stop: int | None = None) -> torch.Tensor:
+                           stop: int | None = None, *, centres: bool = False) -> torch.Tensor:
         """codes (B, D, N) -> (B, L, 2R, n), the conditioning of blocks start .. stop - 1
         (default all N): n = stop - start (repeat; one per block) or (stop - start) hop.
 
         Generation asks for a few blocks at a time; linear interpolation reads the codes on
-        either side of them, so it gets the same values as the whole at once.
+        either side of them, so it gets the same values as the whole at once.  With
+        ``centres`` (linear only) it stops short of interpolating: n = stop - start + 2, the
+        values at the centres of blocks start - 1 .. stop (edges repeated), for
+        ``_interpolate_blocks``.
         """
         stop = codes.shape[-1] if stop is None else stop
         if not self.interpolate:
@@ -199,7 +202,7 @@ class WaveNet(nn.Module):
             lo, hi = max(start - 1, 0), min(stop + 1, codes.shape[-1])
             c = self.cond(codes[:, :, lo:hi])  # (B, C, hi - lo) at the code rate
             c = F.pad(c, (1 - (start - lo), 1 - (hi - stop)), mode="replicate")
-            c = _interpolate_blocks(c, self.hop)
+            c = c if centres else _interpolate_blocks(c, self.hop)
         return c.unflatten(1, (len(self.dilations), 2 * self.residual_channels))
 
     def global_conditioning(self, speaker: torch.Tensor) -> torch.Tensor:
@@ -277,12 +280,15 @@ class WaveNet(nn.Module):
             if codes.shape[-1] * self.hop != length:
                 raise ValueError(f"{codes.shape[-1]} codes of {self.hop} samples do not cover "
                                  f"{length} samples")
-            cond = self.local_conditioning(codes)
+            # interpolated layer by layer: all layers' at once would be L times the memory
+            cond = self.local_conditioning(codes, centres=self.interpolate)
         spk = self.global_conditioning(speaker) if speaker is not None else None
         skips = 0
         for i, (conv, d) in enumerate(zip(self.convs, self.dilations, strict=True)):
             h = conv(F.pad(x, (d, 0)))  # (B, 2R, T), causal
-            if cond is not None:
+            if cond is not None and self.interpolate:
+                h = h + _interpolate_blocks(cond[:, i], self.hop)
+            elif cond is not None:
                 h = add_blockwise(h, cond[:, i])
             if spk is not None:
                 h = h + spk[:, i, :, None]
