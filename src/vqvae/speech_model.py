@@ -90,6 +90,11 @@ class SpeechVQVAEConfig:
         jitter: in training, the probability that a code position hands the decoder its
             left or right neighbour's vector instead of its own (time jitter, Chorowski et al.
             2019; 0: off, the paper's).  Eval and generation never jitter.
+        input_noise: in training, the deviation, in mu-law classes, of Gaussian noise added
+            (then rounded, and clipped to the classes) to the past samples the WaveNet reads,
+            never to the samples it is scored on: teacher forcing on slightly wrong pasts, as
+            generation gives it its own samples (noise injection, Valin and Skoglund 2019's
+            LPCNet).  0: off, the paper's.
         spectral_weight: weight of an auxiliary loss: the mean squared error of a small
             decoder from the codes and the speaker to the scaled log-mel frames
             (``SpectralHead``; van Niekerk et al. 2020 decode codes to spectra).  It pushes
@@ -144,6 +149,7 @@ class SpeechVQVAEConfig:
     encoder_channels: int = 64
     encoder_residual_layers: int = 0
     jitter: float = 0.0
+    input_noise: float = 0.0
     spectral_weight: float = 0.0
     adversary_weight: float = 0.0
     condition: str = "codes"
@@ -184,6 +190,7 @@ class SpeechVQVAEConfig:
              f"frame_norm={c.frame_norm!r} needs frontend='log-mel'"),
             (c.num_speakers >= 0, f"num_speakers must be >= 0, got {c.num_speakers}"),
             (0 <= c.jitter < 1, f"jitter must be in [0, 1), got {c.jitter}"),
+            (c.input_noise >= 0, f"input_noise must be >= 0, got {c.input_noise}"),
             (c.spectral_weight >= 0, f"spectral_weight must be >= 0, got {c.spectral_weight}"),
             (c.adversary_weight >= 0,
              f"adversary_weight must be >= 0, got {c.adversary_weight}"),
@@ -262,6 +269,13 @@ def time_jitter(latents: torch.Tensor, p: float) -> torch.Tensor:
     shift = (u < p / 2).long() * -1 + (u > 1 - p / 2).long()  # -1, 0 or +1
     source = (torch.arange(n, device=latents.device) + shift).clamp(0, n - 1)  # (B, N)
     return latents.gather(2, source[:, None, :].expand_as(latents))
+
+
+def noisy_samples(samples: torch.Tensor, std: float, classes: int) -> torch.Tensor:
+    """(B, T) classes -> (B, T) classes moved by Gaussian noise of deviation ``std`` classes,
+    rounded, and clipped to 0 .. classes - 1."""
+    moved = samples + torch.round(torch.randn(samples.shape, device=samples.device) * std)
+    return moved.clamp(0, classes - 1).to(samples.dtype)
 
 
 @dataclass
@@ -378,8 +392,10 @@ class SpeechVQVAE(Pretrained, nn.Module, name="SpeechVQVAE", config=SpeechVQVAEC
             quantized = time_jitter(quantized, self.config.jitter)
         predicted = (self.predict_frames(quantized, speaker)  # (B, M, N)
                      if self.config.spectral_weight > 0 else None)
-        outputs = self.decoder(targets, self.conditioning(quantized, speaker, predicted),
-                               speaker)
+        past = targets  # what the WaveNet reads, shifted by one sample inside it
+        if self.training and self.config.input_noise > 0:
+            past = noisy_samples(targets, self.config.input_noise, self.decoder.classes)
+        outputs = self.decoder(past, self.conditioning(quantized, speaker, predicted), speaker)
         recon = self.decoder.nll(outputs, targets).mean()
         loss, spectral = recon + q.loss, recon.new_zeros(())
         if predicted is not None:
