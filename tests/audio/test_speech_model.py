@@ -15,6 +15,7 @@ from vqvae.speech_model import (
     SpeechVQVAE,
     SpeechVQVAEConfig,
     SpeechVQVAEOutput,
+    noisy_samples,
     time_jitter,
 )
 
@@ -58,6 +59,8 @@ def test_config_survives_json_and_refuses_unknown_or_inconsistent_values():
         SpeechVQVAEConfig(encoder_residual_layers=-1)
     with pytest.raises(ValueError, match="jitter"):
         SpeechVQVAEConfig(jitter=1.0)
+    with pytest.raises(ValueError, match="input_noise must be >= 0"):
+        SpeechVQVAEConfig(input_noise=-0.5)
     with pytest.raises(ValueError, match="frame_norm='mean' needs frontend='log-mel'"):
         SpeechVQVAEConfig(frame_norm="mean")
     with pytest.raises(ValueError, match="frame_norm must be one of none, mean, mean-std"):
@@ -424,3 +427,43 @@ def test_jitter_acts_in_training_only():
     assert not torch.allclose(b.outputs, a.outputs)
     plain.eval(), jittered.eval()
     torch.testing.assert_close(jittered(x, speaker=ids).outputs, plain(x, speaker=ids).outputs)
+
+
+# ---------------------------------------------------------------- input noise
+@settings(max_examples=30, deadline=None)
+@given(batch=st.integers(1, 3), length=st.integers(1, 300), std=st.floats(0, 20),
+       classes=st.integers(2, 256), seed=st.integers(0, 2**16))
+def test_noisy_samples_stay_classes_of_the_same_type(batch, length, std, classes, seed):
+    torch.manual_seed(seed)
+    x = torch.randint(0, classes, (batch, length))
+    y = noisy_samples(x, std, classes)
+    assert y.shape == x.shape and y.dtype == x.dtype
+    assert int(y.min()) >= 0 and int(y.max()) <= classes - 1
+
+
+def test_noisy_samples_move_by_about_the_deviation_and_not_at_zero():
+    x = torch.full((1, 20000), 128)
+    torch.manual_seed(0)
+    moved = (noisy_samples(x, 2.0, 256) - x).float()
+    assert moved.mean().abs() < 0.05 and 1.9 < moved.std() < 2.1  # rounding adds 1/12
+    assert torch.equal(moved, moved.round())
+    assert torch.equal(noisy_samples(x, 0.0, 256), x)
+
+
+def test_input_noise_moves_the_past_in_training_only_and_never_the_targets():
+    plain, noisy = _tiny(init="kmeans"), _tiny(input_noise=3.0, init="kmeans")
+    noisy.load_state_dict(plain.state_dict())
+    x = _waves(2, 8 * 64)
+    ids = torch.tensor([0, 1])
+    torch.manual_seed(1)
+    a = plain(x, speaker=ids)  # training mode: codebooks set from this batch, the same in both
+    torch.manual_seed(1)
+    b = noisy(x, speaker=ids)
+    assert torch.equal(a.indices, b.indices)
+    assert not torch.allclose(b.outputs, a.outputs)
+    # scored against the clean samples: the loss is the outputs' nll of mu_law(x)
+    torch.testing.assert_close(b.recon_loss, noisy.decoder.nll(b.outputs, mu_law_encode(x)).mean())
+    # the first sample's outputs read only the silent start, which no noise reaches
+    torch.testing.assert_close(b.outputs[..., 0], a.outputs[..., 0])
+    plain.eval(), noisy.eval()
+    torch.testing.assert_close(noisy(x, speaker=ids).outputs, plain(x, speaker=ids).outputs)
