@@ -94,7 +94,8 @@ class SpeechVQVAEConfig:
             (then rounded, and clipped to the classes) to the past samples the WaveNet reads,
             never to the samples it is scored on: teacher forcing on slightly wrong pasts, as
             generation gives it its own samples (noise injection, Valin and Skoglund 2019's
-            LPCNet).  0: off, the paper's.
+            LPCNet).  0: off, the paper's; on FSDD 0.5 changed nothing beyond a run's spread
+            and 2 did worse (docs/BENCHMARKS.md section 6).
         spectral_weight: weight of an auxiliary loss: the mean squared error of a small
             decoder from the codes and the speaker to the scaled log-mel frames
             (``SpectralHead``; van Niekerk et al. 2020 decode codes to spectra).  It pushes
