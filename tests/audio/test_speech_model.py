@@ -414,15 +414,21 @@ def test_time_jitter_moves_about_the_given_fraction_and_none_at_zero():
     assert torch.equal(time_jitter(latents, 0.0), latents)
 
 
-def test_jitter_acts_in_training_only():
-    plain, jittered = _tiny(init="kmeans"), _tiny(jitter=0.9, init="kmeans")
-    jittered.load_state_dict(plain.state_dict())
+def _twins_in_training(**option):
+    """A tiny model and its copy with ``option``, the same weights, each run once in training
+    mode on the same batch from the same seed: (plain, other, x, ids, plain's, other's)."""
+    plain, other = _tiny(init="kmeans"), _tiny(init="kmeans", **option)
+    other.load_state_dict(plain.state_dict())
     x = _waves(2, 8 * 64)
     ids = torch.tensor([0, 1])
     torch.manual_seed(1)
     a = plain(x, speaker=ids)  # training mode: codebooks set from this batch, the same in both
     torch.manual_seed(1)
-    b = jittered(x, speaker=ids)
+    return plain, other, x, ids, a, other(x, speaker=ids)
+
+
+def test_jitter_acts_in_training_only():
+    plain, jittered, x, ids, a, b = _twins_in_training(jitter=0.9)
     assert torch.equal(a.indices, b.indices) and len(a.indices.unique()) > 1
     assert not torch.allclose(b.outputs, a.outputs)
     plain.eval(), jittered.eval()
@@ -451,14 +457,7 @@ def test_noisy_samples_move_by_about_the_deviation_and_not_at_zero():
 
 
 def test_input_noise_moves_the_past_in_training_only_and_never_the_targets():
-    plain, noisy = _tiny(init="kmeans"), _tiny(input_noise=3.0, init="kmeans")
-    noisy.load_state_dict(plain.state_dict())
-    x = _waves(2, 8 * 64)
-    ids = torch.tensor([0, 1])
-    torch.manual_seed(1)
-    a = plain(x, speaker=ids)  # training mode: codebooks set from this batch, the same in both
-    torch.manual_seed(1)
-    b = noisy(x, speaker=ids)
+    plain, noisy, x, ids, a, b = _twins_in_training(input_noise=3.0)
     assert torch.equal(a.indices, b.indices)
     assert not torch.allclose(b.outputs, a.outputs)
     # scored against the clean samples: the loss is the outputs' nll of mu_law(x)
